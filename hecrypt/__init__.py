@@ -1,0 +1,46 @@
+"""hecrypt: private machine learning on the Paillier cryptosystem.
+
+The names exported here are the safe recipes::
+
+    import hecrypt
+    public_key, private_key = hecrypt.generate_keypair()      # 2048-bit
+    x = public_key.encrypt(3.5)
+    y = (x + 2) * 4                                           # on ciphertexts
+    private_key.decrypt(y)                                    # 22.0
+
+Protocol internals (raw encryption, randomness kernels, executors) live in
+submodules documented as low-level.
+"""
+
+from __future__ import annotations
+
+from hecrypt.exceptions import (
+    EncodingOverflowError,
+    HecryptError,
+    InvalidCiphertext,
+    InvalidKey,
+    KeyMismatchError,
+    ProtocolError,
+)
+from hecrypt.paillier import (
+    EncryptedNumber,
+    PrivateKey,
+    PublicKey,
+    generate_keypair,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "__version__",
+    "generate_keypair",
+    "PublicKey",
+    "PrivateKey",
+    "EncryptedNumber",
+    "HecryptError",
+    "KeyMismatchError",
+    "EncodingOverflowError",
+    "InvalidCiphertext",
+    "InvalidKey",
+    "ProtocolError",
+]

@@ -1,0 +1,1 @@
+"""Hybrid Paillier / additive secret sharing protocols."""

@@ -1,0 +1,1 @@
+"""Models scored on encrypted data (linear and logistic regression, networks)."""

@@ -1,0 +1,29 @@
+"""Paillier encryption: keys, encrypted numbers, fast randomness, interop.
+
+This package is the *recipe* tier for Paillier: everything here validates
+its inputs. Raw encryption with a caller-chosen ``r`` (``raw_encrypt``) and
+the kernels in :mod:`hecrypt.paillier.parallel` and
+:mod:`hecrypt.paillier.randomness` are low-level.
+"""
+
+from __future__ import annotations
+
+from hecrypt.paillier.keys import (
+    DEFAULT_KEY_BITS,
+    MIN_KEY_BITS,
+    PrivateKey,
+    PublicKey,
+    generate_keypair,
+)
+from hecrypt.paillier.number import EncryptedNumber
+from hecrypt.paillier.parallel import SerialExecutor
+
+__all__ = [
+    "DEFAULT_KEY_BITS",
+    "MIN_KEY_BITS",
+    "PublicKey",
+    "PrivateKey",
+    "EncryptedNumber",
+    "SerialExecutor",
+    "generate_keypair",
+]

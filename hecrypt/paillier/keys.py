@@ -1,0 +1,554 @@
+"""Paillier keys (g = n + 1), key generation, encryption and CRT decryption."""
+
+from __future__ import annotations
+
+import hashlib
+import numbers
+import threading
+from collections.abc import Sequence
+from concurrent.futures import Executor
+from typing import Any
+
+from hecrypt import _gmp
+from hecrypt._gmp import mpz
+from hecrypt.encoding import fixedpoint
+from hecrypt.exceptions import InvalidKey, KeyMismatchError
+from hecrypt.paillier import parallel, randomness
+from hecrypt.paillier.number import EncryptedNumber, validate_ciphertext
+
+__all__ = [
+    "PublicKey",
+    "PrivateKey",
+    "generate_keypair",
+    "DEFAULT_KEY_BITS",
+    "MIN_KEY_BITS",
+    "MIN_INSECURE_KEY_BITS",
+]
+
+#: Key size of :func:`generate_keypair` unless told otherwise.
+DEFAULT_KEY_BITS = 2048
+#: Smallest modulus accepted without the explicit insecure option.
+MIN_KEY_BITS = 2048
+#: Smallest modulus accepted at all (tests use 1024-bit keys for speed).
+MIN_INSECURE_KEY_BITS = 1024
+#: Largest modulus accepted when loading keys (bounds work on hostile input).
+MAX_KEY_BITS = 16384
+
+_pools: dict[Any, randomness.RandomnessPool] = {}
+_pools_lock = threading.Lock()
+
+
+def _check_size(bits: int, insecure_small_keys: bool) -> None:
+    if bits > MAX_KEY_BITS:
+        raise InvalidKey(f"a {bits}-bit modulus is above the {MAX_KEY_BITS}-bit limit")
+    if bits < MIN_INSECURE_KEY_BITS:
+        raise InvalidKey(
+            f"a {bits}-bit modulus is refused: keys below {MIN_INSECURE_KEY_BITS} bits are "
+            "never accepted"
+        )
+    if bits < MIN_KEY_BITS and not insecure_small_keys:
+        raise InvalidKey(
+            f"a {bits}-bit modulus is below the {MIN_KEY_BITS}-bit policy; pass "
+            "insecure_small_keys=True only for tests"
+        )
+
+
+def _as_int(x: Any, what: str) -> Any:
+    if isinstance(x, bool) or not isinstance(x, (numbers.Integral, _gmp.MPZ)):
+        raise InvalidKey(f"{what} must be an integer, not {type(x).__name__}")
+    return mpz(x)
+
+
+def _flatten(values: Any) -> list[Any]:
+    """A list of Python scalars from a sequence or numpy array."""
+    tolist = getattr(values, "tolist", None)
+    if tolist is not None and hasattr(values, "ndim"):
+        out = tolist()
+        if getattr(values, "ndim", 1) != 1:
+            raise ValueError("batch functions take a 1-D sequence; reshape or use a tensor")
+        return list(out)
+    return list(values)
+
+
+class PublicKey:
+    """A Paillier public key: the modulus ``n`` (generator ``g = n + 1``).
+
+    Immutable; equal and hashed by ``n``. The :attr:`fingerprint` (16 hex
+    digits of SHA-256 of ``n``) names the key in messages and files.
+    """
+
+    __slots__ = ("__weakref__", "_fingerprint", "_max_int", "_n", "_nsq")
+
+    _n: Any
+    _nsq: Any
+    _max_int: int
+    _fingerprint: str
+
+    def __init__(self, n: int, *, insecure_small_keys: bool = False) -> None:
+        """Validate and wrap a modulus from outside.
+
+        Raises:
+            InvalidKey: not an integer, even, or outside the size policy.
+        """
+        n = _as_int(n, "n")
+        _check_size(n.bit_length(), insecure_small_keys)
+        if n % 2 == 0 or _gmp.is_prime(n) or _gmp.isqrt(n) ** 2 == n:
+            raise InvalidKey("n must be an odd product of two distinct primes")
+        object.__setattr__(self, "_n", n)
+        object.__setattr__(self, "_nsq", n * n)
+        object.__setattr__(self, "_max_int", int(n // 3))
+        digest = hashlib.sha256(int(n).to_bytes((n.bit_length() + 7) // 8, "big")).hexdigest()
+        object.__setattr__(self, "_fingerprint", digest[:16])
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError("PublicKey is immutable")
+
+    # ------------------------------------------------------------ attributes
+    @property
+    def n(self) -> int:
+        """The modulus."""
+        return int(self._n)
+
+    @property
+    def nsquare(self) -> int:
+        """``n^2``, the ciphertext modulus."""
+        return int(self._nsq)
+
+    @property
+    def g(self) -> int:
+        """The generator ``n + 1``."""
+        return int(self._n) + 1
+
+    @property
+    def n_bits(self) -> int:
+        """Bit length of ``n``."""
+        return int(self._n.bit_length())
+
+    @property
+    def max_int(self) -> int:
+        """Largest plaintext magnitude (``n // 3``); beyond it values overflow."""
+        return self._max_int
+
+    @property
+    def fingerprint(self) -> str:
+        """Short public identifier of the key (16 hex digits)."""
+        return self._fingerprint
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, PublicKey) and other._n == self._n
+
+    def __hash__(self) -> int:
+        return hash(("hecrypt.PublicKey", int(self._n)))
+
+    def __repr__(self) -> str:
+        return f"<PublicKey {self.n_bits}-bit {self._fingerprint}>"
+
+    def __reduce__(self) -> Any:
+        return (_load_public, (int(self._n),))
+
+    # ------------------------------------------------------------ encryption
+    def _residue(self, value: Any, frac_bits: int | None) -> tuple[Any, int]:
+        m, scale = fixedpoint.encode(value, self._max_int, frac_bits)
+        return mpz(m) % self._n, scale
+
+    def _take_randomness(self, count: int) -> list[Any]:
+        pool = _pools.get(self._n)
+        out: list[Any] = []
+        if pool is not None:
+            while len(out) < count:
+                r = pool.take()
+                if r is None:
+                    break
+                out.append(r)
+        if len(out) < count:
+            out.extend(randomness.djn_sampler(self._n).sample_many(count - len(out)))
+        return out
+
+    def raw_encrypt(self, m: int, r: int | None = None) -> int:
+        """Low-level: ciphertext of the residue ``m`` (``0 <= m < n``).
+
+        With ``r`` given, returns ``(1 + m*n) * r^n mod n^2`` (deterministic:
+        for test vectors and interop only); otherwise DJN randomness.
+        """
+        m = mpz(m)
+        if not 0 <= m < self._n:
+            raise ValueError("raw plaintext must satisfy 0 <= m < n")
+        if r is None:
+            rn = self._take_randomness(1)[0]
+        else:
+            r = mpz(r)
+            if not 0 < r < self._n or _gmp.gcd(r, self._n) != 1:
+                raise ValueError("r must be a unit modulo n")
+            rn = _gmp.powmod(r, self._n, self._nsq)
+        return int(parallel._finish(self._n, self._nsq, [m], [rn])[0])
+
+    def encrypt(self, value: Any, *, frac_bits: int | None = None) -> EncryptedNumber:
+        """Encrypt one int or float with DJN randomness (public key only).
+
+        Args:
+            value: int (scale 0) or float (scale ``frac_bits``, default 32).
+            frac_bits: fixed-point scale for floats.
+
+        Security: DJN short-exponent randomness; see
+        :mod:`hecrypt.paillier.randomness` for the assumption.
+        """
+        m, scale = self._residue(value, frac_bits)
+        rn = self._take_randomness(1)[0]
+        c = parallel._finish(self._n, self._nsq, [m], [rn])[0]
+        return EncryptedNumber._make(self, c, scale, True)
+
+    def encrypt_batch(
+        self,
+        values: Any,
+        *,
+        frac_bits: int | None = None,
+        executor: Executor | None = None,
+        progress: parallel.ProgressCallback | None = None,
+    ) -> list[EncryptedNumber]:
+        """Encrypt a 1-D sequence or array; spread over cores (see :mod:`.parallel`)."""
+        items = _flatten(values)
+        encoded = [self._residue(v, frac_bits) for v in items]
+        ms = [m for m, _ in encoded]
+        cs = self._encrypt_residues(ms, executor, progress)
+        return [EncryptedNumber._make(self, c, s, True) for c, (_, s) in zip(cs, encoded)]
+
+    def _encrypt_residues(
+        self,
+        ms: Sequence[Any],
+        executor: Executor | None,
+        progress: parallel.ProgressCallback | None,
+    ) -> list[Any]:
+        pool = _pools.get(self._n)
+        pooled: list[Any] = []
+        if pool is not None:
+            while len(pooled) < len(ms):
+                r = pool.take()
+                if r is None:
+                    break
+                pooled.append(r)
+        head = parallel._finish(self._n, self._nsq, ms[: len(pooled)], pooled)
+        rest = parallel.map_chunks(
+            parallel.djn_encrypt_chunk,
+            (self._n, None),
+            ms[len(pooled) :],
+            executor=executor,
+            progress=progress,
+        )
+        return head + rest
+
+    def precompute(self, count: int, *, executor: Executor | None = None) -> int:
+        """Fill this key's randomness pool with ``count`` DJN values (offline phase).
+
+        Encryption and re-randomization under this key draw from the pool
+        first. Returns the pool size.
+        """
+        pool = _pool_for(self._n)
+        pool.add(parallel.map_chunks(parallel.djn_sample_chunk, (self._n, None), [1] * count,
+                                     executor=executor))
+        return len(pool)
+
+    @property
+    def pool_size(self) -> int:
+        """Values waiting in this key's randomness pool."""
+        pool = _pools.get(self._n)
+        return len(pool) if pool is not None else 0
+
+    # ------------------------------------------------------------ serialization
+    def to_bytes(self) -> bytes:
+        """Compact binary form."""
+        from hecrypt.paillier import serialization
+
+        return serialization.public_key_to_bytes(self)
+
+    @classmethod
+    def from_bytes(cls, data: bytes, *, insecure_small_keys: bool = False) -> PublicKey:
+        """Load and validate a key written by :meth:`to_bytes`."""
+        from hecrypt.paillier import serialization
+
+        return serialization.public_key_from_bytes(data, insecure_small_keys=insecure_small_keys)
+
+    def to_json(self) -> str:
+        """JSON form."""
+        from hecrypt.paillier import serialization
+
+        return serialization.public_key_to_json(self)
+
+    @classmethod
+    def from_json(cls, text: str | bytes, *, insecure_small_keys: bool = False) -> PublicKey:
+        """Load and validate a key written by :meth:`to_json`."""
+        from hecrypt.paillier import serialization
+
+        return serialization.public_key_from_json(text, insecure_small_keys=insecure_small_keys)
+
+    @classmethod
+    def from_phe(cls, pk: Any, *, insecure_small_keys: bool = False) -> PublicKey:
+        """Convert a ``phe.paillier.PaillierPublicKey``."""
+        from hecrypt.paillier import interop
+
+        return interop.public_key_from_phe(pk, insecure_small_keys=insecure_small_keys)
+
+    def to_phe(self) -> Any:
+        """Convert to a ``phe.paillier.PaillierPublicKey`` (needs the phe package)."""
+        from hecrypt.paillier import interop
+
+        return interop.public_key_to_phe(self)
+
+
+def _load_public(n: int) -> PublicKey:
+    pk = object.__new__(PublicKey)
+    PublicKey.__init__(pk, n, insecure_small_keys=True)
+    return pk
+
+
+def _pool_for(n: Any) -> randomness.RandomnessPool:
+    with _pools_lock:
+        pool = _pools.get(n)
+        if pool is None:
+            pool = randomness.RandomnessPool(lambda k: randomness.djn_sampler(n).sample_many(k))
+            _pools[n] = pool
+        return pool
+
+
+class PrivateKey:
+    """A Paillier private key: the primes ``p < q`` and CRT constants.
+
+    Immutable; equal and hashed by its primes. ``repr`` never shows them.
+    """
+
+    __slots__ = ("_hp", "_hq", "_p", "_p_inv_q", "_pk", "_psq", "_q", "_qsq")
+
+    _pk: PublicKey
+    _p: Any
+    _q: Any
+    _psq: Any
+    _qsq: Any
+    _hp: Any
+    _hq: Any
+    _p_inv_q: Any
+
+    def __init__(self, public_key: PublicKey, p: int, q: int) -> None:
+        """Validate and build a private key from its primes.
+
+        Raises:
+            InvalidKey: ``p * q != n``, equal factors, or a factor is not prime.
+        """
+        if not isinstance(public_key, PublicKey):
+            raise InvalidKey("public_key must be a hecrypt PublicKey")
+        p, q = _as_int(p, "p"), _as_int(q, "q")
+        if p > q:
+            p, q = q, p
+        if p == q:
+            raise InvalidKey("p and q must be distinct primes")
+        if p * q != public_key._n:
+            raise InvalidKey("p * q does not equal the public modulus n")
+        if not (_gmp.is_prime(p) and _gmp.is_prime(q)):
+            raise InvalidKey("p and q must be prime")
+        set_ = object.__setattr__
+        set_(self, "_pk", public_key)
+        set_(self, "_p", p)
+        set_(self, "_q", q)
+        set_(self, "_psq", p * p)
+        set_(self, "_qsq", q * q)
+        set_(self, "_hp", parallel._h(p, public_key._n))
+        set_(self, "_hq", parallel._h(q, public_key._n))
+        set_(self, "_p_inv_q", _gmp.invert(p, q))
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError("PrivateKey is immutable")
+
+    @property
+    def public_key(self) -> PublicKey:
+        """The matching public key."""
+        return self._pk
+
+    @property
+    def p(self) -> int:
+        """The smaller prime factor of n (secret)."""
+        return int(self._p)
+
+    @property
+    def q(self) -> int:
+        """The larger prime factor of n (secret)."""
+        return int(self._q)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, PrivateKey) and other._p == self._p and other._q == self._q
+
+    def __hash__(self) -> int:
+        return hash(("hecrypt.PrivateKey", int(self._p), int(self._q)))
+
+    def __repr__(self) -> str:
+        return f"<PrivateKey for {self._pk.n_bits}-bit {self._pk.fingerprint}>"
+
+    def __reduce__(self) -> Any:
+        return (_load_private, (int(self._pk._n), int(self._p), int(self._q)))
+
+    # ------------------------------------------------------------ encryption
+    def encrypt(self, value: Any, *, frac_bits: int | None = None) -> EncryptedNumber:
+        """Encrypt with the key owner's exact CRT randomness (fast, no extra assumption)."""
+        pk = self._pk
+        m, scale = pk._residue(value, frac_bits)
+        c = parallel.owner_encrypt_chunk(self._p, self._q, [m])[0]
+        return EncryptedNumber._make(pk, c, scale, True)
+
+    def encrypt_batch(
+        self,
+        values: Any,
+        *,
+        frac_bits: int | None = None,
+        executor: Executor | None = None,
+        progress: parallel.ProgressCallback | None = None,
+    ) -> list[EncryptedNumber]:
+        """Encrypt a 1-D sequence or array with the key owner's fast path, over cores.
+
+        The default executor is a local process pool that receives ``p`` and
+        ``q``; pass another executor only if you trust it with the key.
+        """
+        pk = self._pk
+        items = _flatten(values)
+        encoded = [pk._residue(v, frac_bits) for v in items]
+        cs = parallel.map_chunks(
+            parallel.owner_encrypt_chunk,
+            (self._p, self._q),
+            [m for m, _ in encoded],
+            executor=executor,
+            progress=progress,
+        )
+        return [EncryptedNumber._make(pk, c, s, True) for c, (_, s) in zip(cs, encoded)]
+
+    def precompute(self, count: int, *, executor: Executor | None = None) -> int:
+        """Fill the key's randomness pool with exact n-th residues (offline phase)."""
+        pool = _pool_for(self._pk._n)
+        pool.add(parallel.map_chunks(parallel.owner_sample_chunk, (self._p, self._q),
+                                     [1] * count, executor=executor))
+        return len(pool)
+
+    # ------------------------------------------------------------ decryption
+    def raw_decrypt(self, c: int) -> int:
+        """Low-level: the residue in ``[0, n)`` of a raw ciphertext (validated)."""
+        c = validate_ciphertext(self._pk, c)
+        return int(self._crt_decrypt(c))
+
+    def _crt_decrypt(self, c: Any) -> Any:
+        p, q = self._p, self._q
+        xp = _gmp.powmod(c, p - 1, self._psq)
+        xq = _gmp.powmod(c, q - 1, self._qsq)
+        mp = (xp - 1) // p * self._hp % p
+        mq = (xq - 1) // q * self._hq % q
+        return mp + p * ((mq - mp) * self._p_inv_q % q)
+
+    def _check(self, x: Any) -> EncryptedNumber:
+        if not isinstance(x, EncryptedNumber):
+            raise TypeError(f"expected an EncryptedNumber, not {type(x).__name__}")
+        if x._pk is not self._pk and x._pk != self._pk:
+            raise KeyMismatchError(
+                f"number encrypted under key {x._pk.fingerprint}, not {self._pk.fingerprint}"
+            )
+        return x
+
+    def decrypt(self, x: EncryptedNumber) -> int | float:
+        """Decrypt to an int (scale 0) or float.
+
+        Raises:
+            KeyMismatchError: ``x`` is under another key.
+            EncodingOverflowError: the value overflowed the plaintext space.
+        """
+        x = self._check(x)
+        pk = self._pk
+        return fixedpoint.decode(int(self._crt_decrypt(x._c)), pk.n, pk._max_int, x._scale)
+
+    def decrypt_batch(
+        self,
+        xs: Sequence[EncryptedNumber],
+        *,
+        executor: Executor | None = None,
+        progress: parallel.ProgressCallback | None = None,
+    ) -> list[int | float]:
+        """Decrypt many numbers, spread over cores."""
+        xs = [self._check(x) for x in xs]
+        ms = parallel.map_chunks(
+            parallel.decrypt_chunk,
+            (self._p, self._q),
+            [x._c for x in xs],
+            executor=executor,
+            progress=progress,
+        )
+        pk = self._pk
+        n, mi = pk.n, pk._max_int
+        return [fixedpoint.decode(int(m), n, mi, x._scale) for m, x in zip(ms, xs)]
+
+    # ------------------------------------------------------------ serialization
+    def to_bytes(self) -> bytes:
+        """Compact binary form, marked secret."""
+        from hecrypt.paillier import serialization
+
+        return serialization.private_key_to_bytes(self)
+
+    @classmethod
+    def from_bytes(cls, data: bytes, *, insecure_small_keys: bool = False) -> PrivateKey:
+        """Load and validate a key written by :meth:`to_bytes`."""
+        from hecrypt.paillier import serialization
+
+        return serialization.private_key_from_bytes(data, insecure_small_keys=insecure_small_keys)
+
+    def to_json(self) -> str:
+        """JSON form, marked secret."""
+        from hecrypt.paillier import serialization
+
+        return serialization.private_key_to_json(self)
+
+    @classmethod
+    def from_json(cls, text: str | bytes, *, insecure_small_keys: bool = False) -> PrivateKey:
+        """Load and validate a key written by :meth:`to_json`."""
+        from hecrypt.paillier import serialization
+
+        return serialization.private_key_from_json(text, insecure_small_keys=insecure_small_keys)
+
+    @classmethod
+    def from_phe(cls, sk: Any, *, insecure_small_keys: bool = False) -> PrivateKey:
+        """Convert a ``phe.paillier.PaillierPrivateKey``."""
+        from hecrypt.paillier import interop
+
+        return interop.private_key_from_phe(sk, insecure_small_keys=insecure_small_keys)
+
+    def to_phe(self) -> Any:
+        """Convert to a ``phe.paillier.PaillierPrivateKey`` (needs the phe package)."""
+        from hecrypt.paillier import interop
+
+        return interop.private_key_to_phe(self)
+
+
+def _load_private(n: int, p: int, q: int) -> PrivateKey:
+    return PrivateKey(_load_public(n), p, q)
+
+
+def generate_keypair(
+    n_bits: int = DEFAULT_KEY_BITS, *, insecure_small_keys: bool = False
+) -> tuple[PublicKey, PrivateKey]:
+    """Generate a Paillier key pair with a modulus of exactly ``n_bits`` bits.
+
+    Primes come from :mod:`secrets`; each is ``2*k*s + 1`` with ``s`` prime
+    and ``k < 2^16`` so that the key owner's fast encryption can certify its
+    generators (see :mod:`hecrypt.paillier.randomness`).
+
+    Args:
+        n_bits: 2048 (default), 3072 or 4096; any size from 2048 up works.
+        insecure_small_keys: allow 1024 <= n_bits < 2048 (tests only).
+
+    Raises:
+        InvalidKey: ``n_bits`` outside the policy.
+    """
+    if isinstance(n_bits, bool) or not isinstance(n_bits, numbers.Integral):
+        raise InvalidKey("n_bits must be an integer")
+    _check_size(int(n_bits), insecure_small_keys)
+    bits_p = int(n_bits) // 2
+    bits_q = int(n_bits) - bits_p
+    while True:
+        p, _ = _gmp.structured_prime(bits_p)
+        q, _ = _gmp.structured_prime(bits_q)
+        n = p * q
+        if p != q and n.bit_length() == n_bits and _gmp.gcd(n, (p - 1) * (q - 1)) == 1:
+            break
+    pk = _load_public(int(n))
+    return pk, PrivateKey(pk, p, q)
+

@@ -1,0 +1,265 @@
+"""Encrypted numbers: one Paillier ciphertext with a fixed-point scale."""
+
+from __future__ import annotations
+
+import numbers
+from typing import TYPE_CHECKING, Any
+
+from hecrypt import _gmp
+from hecrypt.encoding import fixedpoint
+from hecrypt.exceptions import InvalidCiphertext, KeyMismatchError
+
+if TYPE_CHECKING:
+    from hecrypt.paillier.keys import PublicKey
+
+__all__ = ["EncryptedNumber", "validate_ciphertext"]
+
+_MUL_HINT = (
+    "Paillier cannot multiply two ciphertexts; use the secret-sharing "
+    "multiplication of hecrypt.hybrid (Beaver triples) for ciphertext x ciphertext"
+)
+
+
+def validate_ciphertext(public_key: PublicKey, c: Any) -> Any:
+    """Check a ciphertext that comes from outside and return it as an mpz.
+
+    Rules: an integer, ``0 < c < n^2`` and ``gcd(c, n) == 1``.
+
+    Raises:
+        InvalidCiphertext: a rule is broken.
+    """
+    if isinstance(c, bool) or not isinstance(c, (numbers.Integral, _gmp.MPZ)):
+        raise InvalidCiphertext(f"a ciphertext must be an integer, not {type(c).__name__}")
+    c = _gmp.mpz(c)
+    if not 0 < c < public_key._nsq:
+        raise InvalidCiphertext("ciphertext out of range: it must satisfy 0 < c < n^2")
+    if _gmp.gcd(c, public_key._n) != 1:
+        raise InvalidCiphertext("ciphertext shares a factor with n: it is not a unit mod n^2")
+    return c
+
+
+class EncryptedNumber:
+    """A Paillier ciphertext of one fixed-point number.
+
+    The plaintext is ``m / 2**scale`` where ``m`` is the centered residue.
+    Objects are immutable; operations return new objects.
+
+    Supported: ``+``/``-`` with another EncryptedNumber under the same key
+    (private addition) or a plain number, unary ``-``, ``*`` and ``/`` by a
+    plain number (public multiplication), ``sum()``. Scales align exactly:
+    the lower-scale operand is multiplied by ``2^k``.
+
+    Leaks: the scale and the key are public; nothing about the value.
+    Homomorphic results are *not* fresh (they are deterministic functions
+    of their inputs); :meth:`rerandomized` makes a fresh ciphertext, and
+    serialization does so by default.
+    """
+
+    __slots__ = ("_c", "_fresh", "_pk", "_scale")
+
+    _pk: PublicKey
+    _c: Any
+    _scale: int
+    _fresh: bool
+
+    def __init__(self, public_key: PublicKey, ciphertext: int, scale: int = 0) -> None:
+        """Wrap a raw ciphertext from outside (validated) at ``scale``."""
+        if not isinstance(scale, numbers.Integral) or isinstance(scale, bool) or scale < 0:
+            raise ValueError("scale must be a non-negative integer")
+        self._pk = public_key
+        self._c = validate_ciphertext(public_key, ciphertext)
+        self._scale = int(scale)
+        self._fresh = False
+
+    @classmethod
+    def _make(cls, pk: PublicKey, c: Any, scale: int, fresh: bool) -> EncryptedNumber:
+        obj = object.__new__(cls)
+        obj._pk = pk
+        obj._c = c
+        obj._scale = scale
+        obj._fresh = fresh
+        return obj
+
+    # ------------------------------------------------------------ properties
+    @property
+    def public_key(self) -> PublicKey:
+        """The key this number is encrypted under."""
+        return self._pk
+
+    @property
+    def ciphertext(self) -> int:
+        """The raw ciphertext as it is (not re-randomized)."""
+        return int(self._c)
+
+    @property
+    def scale(self) -> int:
+        """Number of fractional bits of the encoded plaintext."""
+        return self._scale
+
+    @property
+    def is_fresh(self) -> bool:
+        """True for a fresh encryption; False for a homomorphic result."""
+        return self._fresh
+
+    def __repr__(self) -> str:
+        return f"<EncryptedNumber scale=2^-{self._scale} key={self._pk.fingerprint}>"
+
+    def __bool__(self) -> bool:
+        raise TypeError("the truth value of an encrypted number is unknown; decrypt it first")
+
+    def __array__(self, *args: Any, **kwargs: Any) -> Any:
+        raise TypeError("refusing to convert an EncryptedNumber to a numpy array")
+
+    # ------------------------------------------------------------ helpers
+    def _rescaled(self, scale: int) -> Any:
+        """Ciphertext of the same value at a higher ``scale``."""
+        if scale == self._scale:
+            return self._c
+        return _gmp.powmod(self._c, 1 << (scale - self._scale), self._pk._nsq)
+
+    def _add_plain_int(self, m: int, scale: int) -> EncryptedNumber:
+        pk = self._pk
+        target = max(scale, self._scale)
+        c = self._rescaled(target)
+        m <<= target - scale
+        if m:
+            n = pk._n
+            c = c + n * (m * c % n)
+            if c >= pk._nsq:
+                c -= pk._nsq
+        return EncryptedNumber._make(pk, c, target, False)
+
+    def rerandomized(self) -> EncryptedNumber:
+        """A fresh ciphertext of the same value (DJN randomness or the key's pool)."""
+        pk = self._pk
+        r = pk._take_randomness(1)[0]
+        return EncryptedNumber._make(pk, self._c * r % pk._nsq, self._scale, True)
+
+    def fresh(self) -> EncryptedNumber:
+        """``self`` if fresh, else :meth:`rerandomized` (what leaves the process)."""
+        return self if self._fresh else self.rerandomized()
+
+    # ------------------------------------------------------------ arithmetic
+    def __add__(self, other: Any) -> EncryptedNumber:
+        if type(other) is EncryptedNumber:
+            pk = self._pk
+            if other._pk is not pk and other._pk != pk:
+                raise KeyMismatchError(
+                    "cannot add numbers encrypted under different keys "
+                    f"({pk.fingerprint} and {other._pk.fingerprint})"
+                )
+            s1, s2 = self._scale, other._scale
+            if s1 == s2:
+                return EncryptedNumber._make(pk, self._c * other._c % pk._nsq, s1, False)
+            s = max(s1, s2)
+            return EncryptedNumber._make(
+                pk, self._rescaled(s) * other._rescaled(s) % pk._nsq, s, False
+            )
+        if isinstance(other, EncryptedNumber):
+            return NotImplemented
+        if not fixedpoint.is_real_scalar(other):
+            return NotImplemented
+        frac = None
+        if not isinstance(other, numbers.Integral):
+            frac = max(self._scale, fixedpoint.DEFAULT_FRAC_BITS)
+        m, s = fixedpoint.encode(other, self._pk.max_int, frac)
+        if isinstance(other, numbers.Integral):
+            m, s = m << self._scale, self._scale
+        return self._add_plain_int(m, s)
+
+    __radd__ = __add__
+
+    def __neg__(self) -> EncryptedNumber:
+        pk = self._pk
+        return EncryptedNumber._make(pk, _gmp.invert(self._c, pk._nsq), self._scale, False)
+
+    def __sub__(self, other: Any) -> EncryptedNumber:
+        if isinstance(other, EncryptedNumber):
+            return self + (-other)
+        if not fixedpoint.is_real_scalar(other):
+            return NotImplemented
+        return self + (-other)
+
+    def __rsub__(self, other: Any) -> EncryptedNumber:
+        if not fixedpoint.is_real_scalar(other):
+            return NotImplemented
+        return (-self) + other
+
+    def __mul__(self, other: Any) -> EncryptedNumber:
+        if isinstance(other, EncryptedNumber):
+            raise TypeError(_MUL_HINT)
+        if not fixedpoint.is_real_scalar(other):
+            return NotImplemented
+        pk = self._pk
+        if isinstance(other, numbers.Integral):
+            k, s = int(other), 0
+        else:
+            k, s = fixedpoint.encode(other, pk.max_int)
+        return EncryptedNumber._make(pk, _scalar_pow(self._c, k, pk), self._scale + s, False)
+
+    __rmul__ = __mul__
+
+    def __truediv__(self, other: Any) -> EncryptedNumber:
+        if isinstance(other, EncryptedNumber):
+            raise TypeError("division by a ciphertext is not possible under Paillier")
+        if not fixedpoint.is_real_scalar(other):
+            return NotImplemented
+        if other == 0:
+            raise ZeroDivisionError("division of an encrypted number by zero")
+        return self * (1.0 / float(other))
+
+    def __matmul__(self, other: Any) -> Any:
+        return NotImplemented
+
+    # ------------------------------------------------------------ serialization
+    def to_bytes(self, *, rerandomize: bool = True) -> bytes:
+        """Compact binary form (see :mod:`hecrypt.paillier.serialization`)."""
+        from hecrypt.paillier import serialization
+
+        return serialization.encrypted_number_to_bytes(self, rerandomize=rerandomize)
+
+    @classmethod
+    def from_bytes(cls, data: bytes, public_key: PublicKey) -> EncryptedNumber:
+        """Load and validate a number written by :meth:`to_bytes`."""
+        from hecrypt.paillier import serialization
+
+        return serialization.encrypted_number_from_bytes(data, public_key)
+
+    def to_json(self, *, rerandomize: bool = True) -> str:
+        """JSON form (see :mod:`hecrypt.paillier.serialization`)."""
+        from hecrypt.paillier import serialization
+
+        return serialization.encrypted_number_to_json(self, rerandomize=rerandomize)
+
+    @classmethod
+    def from_json(cls, text: str | bytes, public_key: PublicKey) -> EncryptedNumber:
+        """Load and validate a number written by :meth:`to_json`."""
+        from hecrypt.paillier import serialization
+
+        return serialization.encrypted_number_from_json(text, public_key)
+
+    # ------------------------------------------------------------ phe interop
+    @classmethod
+    def from_phe(cls, x: Any, public_key: PublicKey | None = None) -> EncryptedNumber:
+        """Convert a ``phe.paillier.EncryptedNumber`` (see :mod:`.interop`)."""
+        from hecrypt.paillier import interop
+
+        return interop.encrypted_number_from_phe(x, public_key)
+
+    def to_phe(self, public_key: Any = None, *, rerandomize: bool = True) -> Any:
+        """Convert to a ``phe.paillier.EncryptedNumber`` (see :mod:`.interop`)."""
+        from hecrypt.paillier import interop
+
+        return interop.encrypted_number_to_phe(self, public_key, rerandomize=rerandomize)
+
+
+def _scalar_pow(c: Any, k: int, pk: PublicKey) -> Any:
+    """``c^k mod n^2`` for a signed plaintext ``k`` (negative: via the inverse)."""
+    if k == 0:
+        return _gmp.mpz(1)
+    if k == 1:
+        return c
+    if k == -1:
+        return _gmp.invert(c, pk._nsq)
+    return _gmp.powmod(c, k, pk._nsq)
+
