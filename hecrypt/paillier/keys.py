@@ -204,12 +204,25 @@ class PublicKey:
         frac_bits: int | None = None,
         executor: Executor | None = None,
         progress: parallel.ProgressCallback | None = None,
+        djn_exponent_bits: int | None = None,
     ) -> list[EncryptedNumber]:
-        """Encrypt a 1-D sequence or array; spread over cores (see :mod:`.parallel`)."""
+        """Encrypt a 1-D sequence or array; spread over cores (see :mod:`.parallel`).
+
+        Args:
+            values: ints and floats, as a sequence or a 1-D numpy array.
+            frac_bits: fixed-point scale for floats (default 32).
+            executor: where to run (default: local process pool for large batches).
+            progress: ``progress(done, total)`` callback.
+            djn_exponent_bits: opt-in to DJN exponents shorter than the default
+                ``ceil(|n|/2)`` bits. Faster, under a *stronger* assumption: that
+                ``hs^alpha`` with an exponent of this length is indistinguishable
+                from a uniform n-th residue (see docs/security.md). The pool is
+                not used when this is set.
+        """
         items = _flatten(values)
         encoded = [self._residue(v, frac_bits) for v in items]
         ms = [m for m, _ in encoded]
-        cs = self._encrypt_residues(ms, executor, progress)
+        cs = self._encrypt_residues(ms, executor, progress, djn_exponent_bits)
         return [EncryptedNumber._make(self, c, s, True) for c, (_, s) in zip(cs, encoded)]
 
     def _encrypt_residues(
@@ -217,8 +230,11 @@ class PublicKey:
         ms: Sequence[Any],
         executor: Executor | None,
         progress: parallel.ProgressCallback | None,
+        exp_bits: int | None = None,
     ) -> list[Any]:
-        pool = _pools.get(self._n)
+        if exp_bits is not None and (isinstance(exp_bits, bool) or int(exp_bits) < 1):
+            raise ValueError("djn_exponent_bits must be a positive integer")
+        pool = _pools.get(self._n) if exp_bits is None else None
         pooled: list[Any] = []
         if pool is not None:
             while len(pooled) < len(ms):
@@ -229,7 +245,7 @@ class PublicKey:
         head = parallel._finish(self._n, self._nsq, ms[: len(pooled)], pooled)
         rest = parallel.map_chunks(
             parallel.djn_encrypt_chunk,
-            (self._n, None),
+            (self._n, exp_bits),
             ms[len(pooled) :],
             executor=executor,
             progress=progress,
