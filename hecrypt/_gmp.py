@@ -39,6 +39,7 @@ __all__ = [
     "FixedBaseTable",
     "powmod_base_list",
     "powmod_exp_list",
+    "multi_powmod",
 ]
 
 MPZ: type = type(mpz(0))
@@ -247,3 +248,72 @@ class FixedBaseTable:
             row = rows[i]
             acc = [a * row[d] % m for a, d in zip(acc, digits[:, i].tolist())]
         return acc
+
+
+def _bucket_product(bases: Sequence[Any], exps: Sequence[int], m: Any, window: int) -> Any:
+    """``prod(b^e) mod m`` for non-negative exponents (Pippenger's buckets)."""
+    bits = max(e.bit_length() for e in exps)
+    if bits == 0:
+        return mpz(1)
+    mask = (1 << window) - 1
+    result = mpz(1)
+    for shift in range((bits - 1) // window * window, -1, -window):
+        if result != 1:
+            result = powmod(result, 1 << window, m)
+        buckets: list[Any] = [None] * (mask + 1)
+        for b, e in zip(bases, exps):
+            d = (e >> shift) & mask
+            if d:
+                cur = buckets[d]
+                buckets[d] = b if cur is None else cur * b % m
+        running = None
+        acc = None
+        for d in range(mask, 0, -1):
+            bd = buckets[d]
+            if bd is not None:
+                running = bd if running is None else running * bd % m
+            if running is not None:
+                acc = running if acc is None else acc * running % m
+        if acc is not None:
+            result = result * acc % m
+    return result
+
+
+def multi_powmod(bases: Sequence[Any], exps: Sequence[int], modulus: Any) -> Any:
+    """``prod(bases[i] ** exps[i]) mod modulus`` with signed exponents.
+
+    Shares the squarings across all terms and groups equal exponent digits
+    into buckets (Pippenger's method), so a k-term product with b-bit
+    exponents costs about ``b/w * (k + 2^(w+1))`` multiplications instead of
+    ``k * 1.2 * b``. Negative exponents cost one modular inverse in total.
+    Bases must be units modulo ``modulus`` when any exponent is negative.
+    """
+    if len(bases) != len(exps):
+        raise ValueError("bases and exponents differ in length")
+    m = mpz(modulus)
+    pos_b, pos_e, neg_b, neg_e = [], [], [], []
+    for b, e in zip(bases, exps):
+        e = int(e)
+        if e > 0:
+            pos_b.append(b)
+            pos_e.append(e)
+        elif e < 0:
+            neg_b.append(b)
+            neg_e.append(-e)
+    out = _product(pos_b, pos_e, m)
+    if neg_b:
+        out = out * invert(_product(neg_b, neg_e, m), m) % m
+    return out
+
+
+def _product(bases: list[Any], exps: list[int], m: Any) -> Any:
+    k = len(bases)
+    if k == 0:
+        return mpz(1)
+    if k < 4:  # GMP's own powmod wins for a handful of terms
+        out = mpz(1)
+        for b, e in zip(bases, exps):
+            out = out * powmod(b, e, m) % m
+        return out
+    # window ~ log2(k) - 1, measured best for 10..1000 terms of 36-bit exponents
+    return _bucket_product(bases, exps, m, max(2, min(12, k.bit_length() - 1)))
