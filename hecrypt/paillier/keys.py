@@ -103,6 +103,9 @@ class PublicKey:
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError("PublicKey is immutable")
 
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError("PublicKey is immutable")
+
     # ------------------------------------------------------------ attributes
     @property
     def n(self) -> int:
@@ -243,12 +246,21 @@ class PublicKey:
                     break
                 pooled.append(r)
         head = parallel._finish(self._n, self._nsq, ms[: len(pooled)], pooled)
+        done, total = len(head), len(ms)
+        inner: parallel.ProgressCallback | None = None
+        if progress is not None:
+            # Report against the whole batch, counting the pooled part as done.
+            def inner(k: int, _: int) -> None:
+                progress(done + k, total)
+
+            if done == total and total:
+                progress(total, total)
         rest = parallel.map_chunks(
             parallel.djn_encrypt_chunk,
             (self._n, exp_bits),
             ms[len(pooled) :],
             executor=executor,
-            progress=progress,
+            progress=inner,
         )
         return head + rest
 
@@ -370,6 +382,9 @@ class PrivateKey:
         set_(self, "_p_inv_q", _gmp.invert(p, q))
 
     def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError("PrivateKey is immutable")
+
+    def __delattr__(self, name: str) -> None:
         raise AttributeError("PrivateKey is immutable")
 
     @property

@@ -159,12 +159,13 @@ class EncryptedNumber:
             return NotImplemented
         if not fixedpoint.is_real_scalar(other):
             return NotImplemented
-        frac = None
-        if not isinstance(other, numbers.Integral):
+        # Integers are encoded at this number's scale, so the overflow check
+        # applies to the shifted value that is actually added.
+        if isinstance(other, numbers.Integral):
+            frac = self._scale
+        else:
             frac = max(self._scale, fixedpoint.DEFAULT_FRAC_BITS)
         m, s = fixedpoint.encode(other, self._pk.max_int, frac)
-        if isinstance(other, numbers.Integral):
-            m, s = m << self._scale, self._scale
         return self._add_plain_int(m, s)
 
     __radd__ = __add__
@@ -178,6 +179,8 @@ class EncryptedNumber:
             return self + (-other)
         if not fixedpoint.is_real_scalar(other):
             return NotImplemented
+        if isinstance(other, numbers.Integral):
+            other = int(other)  # negating a numpy unsigned integer would wrap
         return self + (-other)
 
     def __rsub__(self, other: Any) -> EncryptedNumber:
