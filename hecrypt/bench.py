@@ -1,0 +1,874 @@
+"""Benchmarks of hecrypt side by side with ``phe`` (python-paillier), in one run.
+
+Run it as ``python -m hecrypt.bench`` or ``hecrypt bench``::
+
+    python -m hecrypt.bench                          # 2048-bit key, 1,000 values
+    python -m hecrypt.bench --write docs/performance.md
+
+One key pair is generated with hecrypt and converted to phe
+(``PaillierPublicKey(n)``, ``PaillierPrivateKey(pk, p, q)``), so both
+libraries work on exactly the same modulus. Every timed result is checked
+(decrypted values against the plaintexts, homomorphic sums against the
+plaintext sums, randomness for reuse and for being an n-th residue), so a
+broken fast path cannot produce a good number: a failed check is printed and
+makes the exit code 1. A missed *target* is a measurement, not an error: the
+exit code stays 0 and the table says which targets were met.
+
+Three kinds of numbers are kept apart so none is read as another:
+
+* steady-state throughput (time per value of a batch, after warm-up),
+* single-value latency (one call, one value),
+* one-off setup (process-pool start, fixed-base table builds, key generation).
+
+Sections: the benchmark is a list of *sections*; each is a function that takes
+a :class:`BenchContext` (the key pair, both libraries' keys, the data and the
+options) and returns a :class:`SectionResult` (rows, correctness checks,
+notes). Later benchmarks add themselves with :func:`register_section`; ``--write``
+replaces only the blocks of the sections that ran, between
+``<!-- bench:NAME:begin -->`` and ``<!-- bench:NAME:end -->`` markers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import math
+import os
+import platform
+import re
+import shlex
+import statistics
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "BenchContext",
+    "Check",
+    "Row",
+    "Section",
+    "SectionResult",
+    "SECTIONS",
+    "add_arguments",
+    "format_markdown",
+    "machine_info",
+    "main",
+    "register_section",
+    "run",
+    "run_benchmark",
+    "update_document",
+]
+
+#: Group names of rows, in the order their tables are printed.
+GROUPS = {
+    "throughput": "Steady-state throughput (batch, per value)",
+    "latency": "Single-value latency (one call, one value)",
+    "setup": "One-off setup (paid once per process and key, not per value)",
+}
+
+
+# --------------------------------------------------------------------- results
+@dataclass
+class Row:
+    """One measured line of a table.
+
+    Attributes:
+        group: ``"throughput"``, ``"latency"`` or ``"setup"``.
+        operation: what was measured.
+        seconds: hecrypt's time (per value, or total for setup rows).
+        baseline: what it is compared with (``"phe"``, ``"raw gmpy2"``, ``""``).
+        baseline_seconds: the baseline's time per value, if any.
+        kind: ``"speedup"`` (ratio = baseline / hecrypt, higher is better),
+            ``"overhead"`` (ratio = hecrypt / baseline, lower is better) or
+            ``"info"`` (no ratio).
+        target: the ratio to reach, if the row has a target.
+        note: a short remark printed under the table.
+    """
+
+    group: str
+    operation: str
+    seconds: float | None
+    baseline: str = ""
+    baseline_seconds: float | None = None
+    kind: str = "info"
+    target: float | None = None
+    note: str = ""
+
+    @property
+    def ratio(self) -> float | None:
+        """The ratio the target is about, or None."""
+        if self.seconds is None or self.baseline_seconds is None:
+            return None
+        if self.seconds <= 0 or self.baseline_seconds <= 0:
+            return None
+        if self.kind == "speedup":
+            return self.baseline_seconds / self.seconds
+        if self.kind == "overhead":
+            return self.seconds / self.baseline_seconds
+        return None
+
+    @property
+    def passed(self) -> bool | None:
+        """True/False when the row has a target, None otherwise."""
+        r = self.ratio
+        if self.target is None or r is None:
+            return None
+        return r >= self.target if self.kind == "speedup" else r <= self.target
+
+
+@dataclass
+class Check:
+    """One correctness check made on benchmarked results."""
+
+    name: str
+    ok: bool
+    detail: str = ""
+
+
+@dataclass
+class SectionResult:
+    """What a section returns: its rows, its checks and free-text notes."""
+
+    name: str
+    title: str
+    rows: list[Row] = field(default_factory=list)
+    checks: list[Check] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """Whether every correctness check passed."""
+        return all(c.ok for c in self.checks)
+
+
+@dataclass
+class BenchContext:
+    """Everything a section needs: options, the shared key pair, data, helpers."""
+
+    args: argparse.Namespace
+    public_key: Any
+    private_key: Any
+    phe_public_key: Any
+    phe_private_key: Any
+    values: list[int | float]
+    keygen_seconds: float
+
+    @property
+    def repeats(self) -> int:
+        """Timed repetitions per measurement (the median is reported)."""
+        return int(self.args.repeats)
+
+    @property
+    def phe_sample(self) -> int:
+        """How many values phe is timed on (at most the batch)."""
+        k = self.args.phe_sample
+        return len(self.values) if k is None else min(int(k), len(self.values))
+
+
+SectionFunc = Callable[[BenchContext], SectionResult]
+
+
+@dataclass
+class Section:
+    """A registered benchmark section."""
+
+    name: str
+    title: str
+    func: SectionFunc
+
+
+#: Registered sections, in run order.
+SECTIONS: dict[str, Section] = {}
+
+
+def register_section(name: str, title: str) -> Callable[[SectionFunc], SectionFunc]:
+    """Decorator adding a section to :data:`SECTIONS` (name must be new)."""
+    if not re.fullmatch(r"[a-z][a-z0-9_-]*", name):
+        raise ValueError("section names are lower-case words (letters, digits, - and _)")
+
+    def deco(func: SectionFunc) -> SectionFunc:
+        if name in SECTIONS:
+            raise ValueError(f"a benchmark section named {name!r} is already registered")
+        SECTIONS[name] = Section(name, title, func)
+        return func
+
+    return deco
+
+
+# --------------------------------------------------------------------- timing
+def _median_time(fn: Callable[[], Any], repeats: int) -> tuple[float, Any]:
+    """Median wall time of ``fn()`` over ``repeats`` calls, and the last result."""
+    times = []
+    out: Any = None
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times), out
+
+
+def _per_call_median(fn: Callable[[Any], Any], items: Sequence[Any]) -> tuple[float, list[Any]]:
+    """Median wall time of single calls ``fn(item)``, and the results."""
+    times = []
+    outs = []
+    for item in items:
+        t0 = time.perf_counter()
+        outs.append(fn(item))
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times), outs
+
+
+def _loop_time(fn: Callable[[], Any], min_seconds: float = 0.2) -> float:
+    """Time of one ``fn()`` call, averaged over enough calls to last ``min_seconds``."""
+    fn()  # warm caches
+    loops = 1
+    while True:
+        t0 = time.perf_counter()
+        for _ in range(loops):
+            fn()
+        dt = time.perf_counter() - t0
+        if dt >= min_seconds or loops >= 1 << 20:
+            return dt / loops
+        loops = max(loops * 2, int(loops * min_seconds / max(dt, 1e-9)) + 1)
+
+
+# --------------------------------------------------------------------- checks
+def _close(got: Any, want: Any, tol: float) -> bool:
+    if isinstance(want, int) and not isinstance(want, bool):
+        return isinstance(got, int) and got == want
+    return isinstance(got, (int, float)) and abs(float(got) - float(want)) <= tol
+
+
+def _compare(name: str, got: Sequence[Any], want: Sequence[Any], tol: float) -> Check:
+    """Element-wise comparison of decrypted values with the expected ones."""
+    if len(got) != len(want):
+        return Check(name, False, f"{len(got)} results for {len(want)} inputs")
+    bad = [i for i, (g, w) in enumerate(zip(got, want)) if not _close(g, w, tol)]
+    if bad:
+        i = bad[0]
+        return Check(name, False, f"{len(bad)} of {len(want)} wrong; first at {i}: "
+                                  f"got {got[i]!r}, expected {want[i]!r}")
+    return Check(name, True, f"{len(want)} values (tolerance {tol:.1e})")
+
+
+def _randomness_check(name: str, ctx: BenchContext, encs: Sequence[Any],
+                      residues: Sequence[int], n_residue_tests: int = 4) -> Check:
+    """Check the randomness inside ciphertexts: never 1, never reused, n-th residues.
+
+    For ``c = (1 + m*n) * R mod n^2`` the factor is ``R = c * (1 - m*n) mod n^2``.
+    A fast path that skipped or reused randomness would still decrypt
+    correctly; this catches it. ``R`` is an n-th residue iff ``R^lambda = 1``
+    mod ``n^2`` (tested on a few values, it costs a full exponentiation each).
+    """
+    from hecrypt import _gmp
+
+    n = _gmp.mpz(ctx.public_key.n)
+    nsq = n * n
+    seen: set[int] = set()
+    for x, m in zip(encs, residues):
+        r = int(_gmp.mpz(x.ciphertext) * (1 - m * n) % nsq)
+        if r in (0, 1):
+            return Check(name, False, "a ciphertext carries no randomness (R = 1)")
+        if r in seen:
+            return Check(name, False, "randomness reused between two ciphertexts")
+        seen.add(r)
+    p, q = ctx.private_key.p, ctx.private_key.q
+    lam = math.lcm(p - 1, q - 1)
+    step = max(1, len(encs) // max(1, n_residue_tests))
+    tested = 0
+    for i in range(0, len(encs), step)[:n_residue_tests]:
+        x, m = encs[i], residues[i]
+        r = _gmp.mpz(x.ciphertext) * (1 - m * n) % nsq
+        if _gmp.powmod(r, lam, nsq) != 1:
+            return Check(name, False, f"randomness of ciphertext {i} is not an n-th residue")
+        tested += 1
+    return Check(name, True, f"{len(seen)} distinct randomness factors, "
+                             f"{tested} verified as n-th residues")
+
+
+def _residues(ctx: BenchContext, values: Sequence[Any], scales: Sequence[int]) -> list[int]:
+    """The plaintext residues the library should have encrypted."""
+    n = ctx.public_key.n
+    out = []
+    for v, s in zip(values, scales):
+        m = v << s if isinstance(v, int) else round(math.ldexp(v, s))
+        out.append(m % n)
+    return out
+
+
+# --------------------------------------------------------------------- core section
+def _pairs(count: int) -> list[tuple[int, int]]:
+    """Index pairs of equal type: even indices hold floats, odd ones ints."""
+    out: list[tuple[int, int]] = []
+    for start in (0, 1):
+        g = list(range(start, count, 2))
+        out.extend((g[k], g[(k + 1) % len(g)]) for k in range(len(g)))
+    return out
+
+
+def _warm_note(prebuilt: bool, after: int, nbytes: int) -> str:
+    if prebuilt:
+        return f"already built by the in-process batches above; {nbytes / 2**20:.0f} MiB"
+    if not nbytes:
+        return "no table (generators not certified for this key): direct path"
+    return f"up to {after} direct draws, then the build; {nbytes / 2**20:.0f} MiB"
+
+
+@register_section("core", "Paillier core operations: hecrypt vs phe")
+def core_section(ctx: BenchContext) -> SectionResult:
+    """Encryption (key owner, public key), decryption and addition vs phe.
+
+    Order matters and is fixed: the process pool is started and timed first,
+    then the first batch of each kind is timed alone (table builds in the
+    workers), then a warm-up batch, then ``repeats`` interleaved repetitions
+    of hecrypt and phe so that machine noise hits both alike.
+    """
+    from hecrypt import _gmp
+    from hecrypt.paillier import parallel, randomness
+
+    res = SectionResult("core", SECTIONS["core"].title)
+    pk, sk = ctx.public_key, ctx.private_key
+    ppk, psk = ctx.phe_public_key, ctx.phe_private_key
+    values = ctx.values
+    batch = len(values)
+    k = ctx.phe_sample
+    sample = values[:k]
+    reps = ctx.repeats
+    tol = 2.0**-32
+
+    res.rows.append(Row("setup", f"Key generation ({pk.n_bits}-bit, hecrypt)",
+                        ctx.keygen_seconds, note="structured primes from the OS CSPRNG"))
+
+    # -- process pool start, timed on its own ----------------------------------------
+    workers = _usable_cores()
+    uses_pool = batch >= parallel.MIN_PARALLEL_ITEMS and workers >= 2
+    if uses_pool:
+        t0 = time.perf_counter()
+        pool = parallel.default_executor()
+        for fut in [pool.submit(os.getpid) for _ in range(workers)]:
+            fut.result()
+        res.rows.append(Row("setup", f"Process pool start ({workers} workers)",
+                            time.perf_counter() - t0,
+                            note="once per process; 0 if an earlier call started it"))
+    else:
+        res.notes.append(
+            f"Batch of {batch} is below MIN_PARALLEL_ITEMS={parallel.MIN_PARALLEL_ITEMS} "
+            f"or fewer than 2 cores ({workers}): batches run in-process, no pool."
+        )
+
+    # -- first batches (setup), then warm-up ---------------------------------------
+    t0 = time.perf_counter()
+    enc_owner = sk.encrypt_batch(values)
+    first_owner = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    enc_pub = pk.encrypt_batch(values)
+    first_pub = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    dec = sk.decrypt_batch(enc_owner)
+    first_dec = time.perf_counter() - t0
+    sk.encrypt_batch(values)
+    pk.encrypt_batch(values)
+
+    # -- steady state, interleaved with phe ---------------------------------------
+    t_owner: list[float] = []
+    t_pub: list[float] = []
+    t_dec: list[float] = []
+    t_phe_enc: list[float] = []
+    t_phe_dec: list[float] = []
+    all_owner: list[Any] = []
+    all_pub: list[Any] = []
+    phe_enc: list[Any] = []
+    phe_dec: list[Any] = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        enc_owner = sk.encrypt_batch(values)
+        t_owner.append(time.perf_counter() - t0)
+        all_owner.extend(enc_owner)
+
+        t0 = time.perf_counter()
+        phe_enc = [ppk.encrypt(v) for v in sample]
+        t_phe_enc.append(time.perf_counter() - t0)
+
+        t0 = time.perf_counter()
+        enc_pub = pk.encrypt_batch(values)
+        t_pub.append(time.perf_counter() - t0)
+        all_pub.extend(enc_pub)
+
+        t0 = time.perf_counter()
+        dec = sk.decrypt_batch(enc_owner)
+        t_dec.append(time.perf_counter() - t0)
+
+        t0 = time.perf_counter()
+        phe_dec = [psk.decrypt(c) for c in phe_enc]
+        t_phe_dec.append(time.perf_counter() - t0)
+
+    owner_s = statistics.median(t_owner) / batch
+    pub_s = statistics.median(t_pub) / batch
+    dec_s = statistics.median(t_dec) / batch
+    phe_enc_s = statistics.median(t_phe_enc) / k
+    phe_dec_s = statistics.median(t_phe_dec) / k
+
+    # -- correctness of what was timed ---------------------------------------------
+    res.checks.append(_compare("key-owner batch encrypt -> decrypt_batch", dec, values, tol))
+    res.checks.append(_compare("public-key batch encrypt -> decrypt_batch",
+                               sk.decrypt_batch(enc_pub), values, tol))
+    res.checks.append(_compare("phe encrypt -> phe decrypt", phe_dec, sample, 1e-9))
+    scales = [x.scale for x in enc_owner]
+    reps_values = values * reps
+    reps_scales = scales * reps
+    res.checks.append(_randomness_check("key-owner randomness (all repeats)", ctx, all_owner,
+                                        _residues(ctx, reps_values, reps_scales)))
+    res.checks.append(_randomness_check("public-key randomness (all repeats)", ctx, all_pub,
+                                        _residues(ctx, reps_values, reps_scales)))
+    # phe decrypts hecrypt's ciphertexts: the two implementations agree on the key.
+    import phe.paillier as pp
+
+    # phe's exponent is base 16: hecrypt's scale 2^-s is phe's exponent -s/4.
+    cross_idx = [i for i in range(min(k, 64)) if enc_pub[i].scale % 4 == 0][:16]
+    cross = [psk.decrypt(pp.EncryptedNumber(ppk, enc_pub[i].ciphertext, -enc_pub[i].scale // 4))
+             for i in cross_idx]
+    res.checks.append(_compare("phe decrypts hecrypt ciphertexts", cross,
+                               [values[i] for i in cross_idx], tol))
+
+    res.rows += [
+        Row("throughput", "Encrypt, key owner (`PrivateKey.encrypt_batch`)", owner_s,
+            "phe `encrypt`", phe_enc_s, "speedup", 50.0,
+            note="phe has no key-owner path: its public-key encryption is the baseline"),
+        Row("throughput", "Encrypt, public key (`PublicKey.encrypt_batch`)", pub_s,
+            "phe `encrypt`", phe_enc_s, "speedup", 20.0),
+        Row("throughput", "Decrypt (`PrivateKey.decrypt_batch`)", dec_s,
+            "phe `decrypt`", phe_dec_s, "speedup", 1.8),
+    ]
+
+    # -- ciphertext + ciphertext -----------------------------------------------------
+    idx = _pairs(batch)
+    pairs = [(enc_owner[i], enc_owner[j]) for i, j in idx]
+    nsq = _gmp.mpz(pk.nsquare)
+    raw = [(_gmp.mpz(a.ciphertext), _gmp.mpz(b.ciphertext)) for a, b in pairs]
+    pidx = _pairs(k)
+    phe_pairs = [(phe_enc[i], phe_enc[j]) for i, j in pidx]
+
+    def add_hecrypt() -> list[Any]:
+        return [a + b for a, b in pairs]
+
+    def add_raw() -> list[Any]:
+        return [a * b % nsq for a, b in raw]
+
+    def add_phe() -> list[Any]:
+        return [a + b for a, b in phe_pairs]
+
+    t_add: list[float] = []
+    t_raw: list[float] = []
+    t_padd: list[float] = []
+    for _ in range(max(reps, 5)):
+        t_add.append(_loop_time(add_hecrypt) / len(pairs))
+        t_raw.append(_loop_time(add_raw) / len(raw))
+        t_padd.append(_loop_time(add_phe, 0.1) / len(phe_pairs))
+    add_s = statistics.median(t_add)
+    raw_s = statistics.median(t_raw)
+    padd_s = statistics.median(t_padd)
+
+    sums = add_hecrypt()
+    raws = add_raw()
+    same = all(int(s.ciphertext) == int(r) for s, r in zip(sums, raws))
+    res.checks.append(Check("hecrypt sum == raw product mod n^2", same,
+                            f"{len(sums)} pairs" if same else "ciphertexts differ"))
+    res.checks.append(_compare("hecrypt sums decrypt to the plaintext sums",
+                               sk.decrypt_batch(sums),
+                               [values[i] + values[j] for i, j in idx], 2 * tol))
+    psums = add_phe()
+    ms = min(len(psums), 32)
+    res.checks.append(_compare("phe sums decrypt to the plaintext sums",
+                               [psk.decrypt(s) for s in psums[:ms]],
+                               [sample[i] + sample[j] for i, j in pidx[:ms]], 1e-9))
+
+    res.rows += [
+        Row("throughput", "Ciphertext + ciphertext (`EncryptedNumber.__add__`)", add_s,
+            "raw gmpy2 `a * b % n²`", raw_s, "overhead", 1.3,
+            note="ratio is hecrypt's time over one bare multiplication mod n² on mpz"),
+        Row("throughput", "Ciphertext + ciphertext (`EncryptedNumber.__add__`)", add_s,
+            "phe `+`", padd_s, "speedup", None,
+            note="phe aligns per-number exponents of floats (an extra powmod when they "
+                 "differ); hecrypt's equal scales need none"),
+    ]
+
+    # -- single values ---------------------------------------------------------------
+    owner = randomness.owner_sampler(sk.p, sk.q)
+    djn = randomness.djn_sampler(pk.n)
+    n_single = max(1, min(batch, 50))
+    owner_after = int(getattr(randomness, "OWNER_TABLES_AFTER", 0))
+    djn_after = int(getattr(randomness, "TABLES_AFTER", 0))
+
+    cold_owner: float | None = None
+    cold_pub: float | None = None
+    cold_n = min(n_single, 16)
+    if owner.nbytes == 0 and owner_after > cold_n:
+        cold_owner, outs = _per_call_median(sk.encrypt, values[:cold_n])
+        res.checks.append(_compare("single encrypt (key owner, no tables)",
+                                   [sk.decrypt(x) for x in outs], values[:cold_n], tol))
+    if djn.nbytes == 0 and djn_after > cold_n:
+        cold_pub, outs = _per_call_median(pk.encrypt, values[:cold_n])
+        res.checks.append(_compare("single encrypt (public key, no table)",
+                                   [sk.decrypt(x) for x in outs], values[:cold_n], tol))
+
+    # Warm-up until this process has built its tables (what a long-lived client sees).
+    owner_prebuilt, djn_prebuilt = owner.nbytes > 0, djn.nbytes > 0
+    t0 = time.perf_counter()
+    for _ in range(owner_after + 2):
+        if owner.nbytes:
+            break
+        sk.encrypt(0)
+    warm_owner_build = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    for _ in range(djn_after + 2):
+        if djn.nbytes:
+            break
+        pk.encrypt(0)
+    warm_djn_build = time.perf_counter() - t0
+
+    single_vals = (values * (1 + (n_single * reps) // max(1, batch)))[: n_single * reps]
+    warm_owner, outs_o = _per_call_median(sk.encrypt, single_vals)
+    warm_pub, outs_p = _per_call_median(pk.encrypt, single_vals)
+    single_dec, outs_d = _per_call_median(sk.decrypt, outs_o)
+    res.checks.append(_compare("single encrypt (key owner) -> single decrypt",
+                               outs_d, single_vals, tol))
+    res.checks.append(_compare("single encrypt (public key) -> decrypt",
+                               [sk.decrypt(x) for x in outs_p], single_vals, tol))
+
+    owner_state = "tables" if owner.nbytes else "no tables"
+    djn_state = "table" if djn.nbytes else "no table"
+    if cold_owner is not None:
+        res.rows.append(Row("latency", "Encrypt 1 value, key owner, first draws in a process",
+                            cold_owner, "phe `encrypt`", phe_enc_s, "speedup",
+                            note=f"direct CRT path, used for the first {owner_after} draws"))
+    res.rows.append(Row("latency", f"Encrypt 1 value, key owner ({owner_state})", warm_owner,
+                        "phe `encrypt`", phe_enc_s, "speedup"))
+    if cold_pub is not None:
+        res.rows.append(Row("latency", "Encrypt 1 value, public key, first draws in a process",
+                            cold_pub, "phe `encrypt`", phe_enc_s, "speedup",
+                            note=f"plain powmod, used for the first {djn_after} draws"))
+    res.rows.append(Row("latency", f"Encrypt 1 value, public key ({djn_state})", warm_pub,
+                        "phe `encrypt`", phe_enc_s, "speedup"))
+    res.rows.append(Row("latency", "Decrypt 1 value (`PrivateKey.decrypt`)", single_dec,
+                        "phe `decrypt`", phe_dec_s, "speedup"))
+
+    # -- setup rows ------------------------------------------------------------------
+    w = f"{workers} workers" if uses_pool else "in-process"
+    res.rows += [
+        Row("setup", f"First key-owner batch of {batch}: extra over steady state ({w})",
+            max(0.0, first_owner - owner_s * batch),
+            note=f"first batch took {first_owner:.3f} s; fixed-base tables are built in "
+                 f"each process once it has drawn {owner_after} values"),
+        Row("setup", f"First public-key batch of {batch}: extra over steady state ({w})",
+            max(0.0, first_pub - pub_s * batch),
+            note=f"first batch took {first_pub:.3f} s (DJN base and table)"),
+        Row("setup", f"First decryption batch of {batch}: extra over steady state ({w})",
+            max(0.0, first_dec - dec_s * batch),
+            note=f"first batch took {first_dec:.3f} s"),
+        Row("setup", "Key-owner tables in the calling process (single-value warm-up)",
+            warm_owner_build,
+            note=_warm_note(owner_prebuilt, owner_after, owner.nbytes)),
+        Row("setup", "DJN table in the calling process (single-value warm-up)",
+            warm_djn_build,
+            note=_warm_note(djn_prebuilt, djn_after, djn.nbytes)),
+    ]
+
+    if k < batch:
+        res.notes.append(f"phe was timed on {k} of the {batch} values (`--phe-sample {k}`); "
+                         "its per-value time is that sample's median per value.")
+    res.notes.append(
+        f"Data: {batch} values, floats (normal, scale 2^-32 in hecrypt) at even positions "
+        "and ints at odd positions; additions pair values of the same type."
+    )
+    res.notes.append(
+        f"Throughput rows: median of {reps} interleaved repeats (hecrypt then phe) after "
+        "one warm-up batch; addition rows: median of at least 5 timed loops."
+    )
+    return res
+
+
+# --------------------------------------------------------------------- machine, output
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            for line in fh:
+                if line.lower().startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"
+
+
+def _usable_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not on Linux
+        return os.cpu_count() or 1
+
+
+def _version(dist: str) -> str:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def machine_info() -> dict[str, str]:
+    """CPU, cores, OS and the versions that matter for these numbers."""
+    from hecrypt import _gmp
+
+    usable = _usable_cores()
+    gmp = getattr(getattr(_gmp, "gmpy2", None), "mp_version", lambda: "unknown")()
+    return {
+        "CPU": _cpu_model(),
+        "Cores": f"{usable} usable ({os.cpu_count()} online)",
+        "OS": platform.platform(),
+        "Python": f"{platform.python_implementation()} {platform.python_version()}",
+        "gmpy2 / GMP": f"{_version('gmpy2')} / {gmp}",
+        "phe": _version("phe"),
+        "numpy": _version("numpy"),
+        "hecrypt": _version("hecrypt"),
+    }
+
+
+def _fmt_time(s: float | None) -> str:
+    if s is None:
+        return "—"
+    if s >= 1:
+        return f"{s:.2f} s"
+    if s >= 1e-3:
+        return f"{s * 1e3:.3g} ms"
+    return f"{s * 1e6:.3g} µs"
+
+
+def _fmt_ratio(row: Row) -> str:
+    r = row.ratio
+    if r is None:
+        return "—"
+    return f"{r:.1f}x faster" if row.kind == "speedup" else f"{r:.2f}x the time"
+
+
+def _fmt_target(row: Row) -> str:
+    if row.target is None:
+        return "—"
+    return f"≥ {row.target:g}x" if row.kind == "speedup" else f"≤ {row.target:g}x"
+
+
+def _fmt_result(row: Row) -> str:
+    p = row.passed
+    return "—" if p is None else ("**PASS**" if p else "**MISS**")
+
+
+def format_markdown(result: SectionResult, *, heading_level: int = 2) -> str:
+    """The tables, checks and notes of one section as markdown."""
+    h = "#" * heading_level
+    lines = [f"{h} {result.title}", ""]
+    for group, caption in GROUPS.items():
+        rows = [r for r in result.rows if r.group == group]
+        if not rows:
+            continue
+        lines += [f"**{caption}**", ""]
+        if group == "setup":
+            lines += ["| Step | Time | Note |", "|---|---:|---|"]
+            lines += [f"| {r.operation} | {_fmt_time(r.seconds)} | {r.note} |" for r in rows]
+        else:
+            lines += [
+                "| Operation | hecrypt | Baseline | Baseline time | Ratio | Target | Result |",
+                "|---|---:|---|---:|---:|---:|:---:|",
+            ]
+            for r in rows:
+                lines.append(
+                    f"| {r.operation} | {_fmt_time(r.seconds)} | {r.baseline or '—'} | "
+                    f"{_fmt_time(r.baseline_seconds)} | {_fmt_ratio(r)} | {_fmt_target(r)} | "
+                    f"{_fmt_result(r)} |"
+                )
+            notes = [r for r in rows if r.note]
+            if notes:
+                lines.append("")
+                lines += [f"- {r.operation} vs {r.baseline or '—'}: {r.note}" for r in notes]
+        lines.append("")
+    targets = [r for r in result.rows if r.passed is not None]
+    if targets:
+        met = sum(1 for r in targets if r.passed)
+        lines.append(f"**Targets: {met} of {len(targets)} met.**")
+        for r in targets:
+            lines.append(f"- {'PASS' if r.passed else 'MISS'}: {r.operation} vs {r.baseline}: "
+                         f"{_fmt_ratio(r)} (target {_fmt_target(r)})")
+        lines.append("")
+    if result.checks:
+        ok = sum(1 for c in result.checks if c.ok)
+        lines.append(f"**Correctness checks: {ok} of {len(result.checks)} passed.**")
+        lines += [f"- {'ok' if c.ok else 'FAILED'}: {c.name} ({c.detail})" for c in result.checks]
+        lines.append("")
+    if result.notes:
+        lines += [f"- {note}" for note in result.notes]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _command_line() -> str:
+    argv = getattr(sys, "orig_argv", None) or [sys.executable, *sys.argv]
+    argv = list(argv)
+    if argv and os.path.basename(argv[0]).startswith("python"):
+        argv[0] = "python"
+    return shlex.join(argv)
+
+
+_DOC_HEADER = """# Performance
+
+Measured by `hecrypt bench` (also `python -m hecrypt.bench`), which times
+hecrypt and phe (python-paillier) on the same key in the same run and checks
+every result it times. Each section below is rewritten in place when the
+benchmark runs with `--write docs/performance.md`; the command, machine and
+date of each run are recorded with its numbers. Steady-state throughput,
+single-value latency and one-off setup are reported in separate tables.
+"""
+
+
+def update_document(path: str | Path, results: Sequence[SectionResult], *,
+                    command: str, machine: dict[str, str], date: str) -> None:
+    """Write or update ``path``: one marked block per section, others left alone."""
+    p = Path(path)
+    text = p.read_text(encoding="utf-8") if p.exists() else _DOC_HEADER
+    for result in results:
+        begin = f"<!-- bench:{result.name}:begin -->"
+        end = f"<!-- bench:{result.name}:end -->"
+        meta = [
+            f"Run on {date} with:",
+            "",
+            "```",
+            command,
+            "```",
+            "",
+            "| Machine | |",
+            "|---|---|",
+            *[f"| {k} | {v} |" for k, v in machine.items()],
+            "",
+        ]
+        body = format_markdown(result).rstrip("\n").split("\n")
+        block = "\n".join([begin, *body[:2], *meta, *body[2:], end])
+        pattern = re.compile(re.escape(begin) + r".*?" + re.escape(end), re.S)
+        found = pattern.search(text)
+        if found is not None:
+            text = text[: found.start()] + block + text[found.end() :]
+        else:
+            text = text.rstrip("\n") + "\n\n" + block + "\n"
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.write_text(text.rstrip("\n") + "\n", encoding="utf-8")
+
+
+# --------------------------------------------------------------------- entry points
+def _positive(text: str) -> int:
+    v = int(text)
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
+    return v
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the benchmark's options to ``parser`` (for the ``hecrypt bench`` subcommand)."""
+    parser.add_argument("--bits", type=_positive, default=2048,
+                        help="key size in bits (default 2048)")
+    parser.add_argument("--batch", type=_positive, default=1000,
+                        help="values per batch (default 1000)")
+    parser.add_argument("--repeats", type=_positive, default=3,
+                        help="timed repetitions; the median is reported (default 3)")
+    parser.add_argument("--phe-sample", type=_positive, default=None, metavar="K",
+                        help="time phe on the first K values only (default: the whole batch); "
+                             "phe's per-value time is then measured on K values")
+    parser.add_argument("--seed", type=int, default=2024,
+                        help="seed of the plaintext data (keys and randomness always come "
+                             "from the OS CSPRNG)")
+    parser.add_argument("--sections", default=",".join(SECTIONS) or "core",
+                        help=f"comma-separated sections to run (available: "
+                             f"{', '.join(SECTIONS)})")
+    parser.add_argument("--write", metavar="PATH", default=None,
+                        help="write or update a markdown report, e.g. docs/performance.md")
+    parser.add_argument("--insecure-small-keys", action="store_true",
+                        help="allow keys below 2048 bits (for tests only)")
+
+
+def _data(batch: int, seed: int) -> list[int | float]:
+    """Floats (normal) at even positions and ints at odd positions, as Python scalars."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    floats = rng.normal(size=batch).tolist()
+    ints = rng.integers(-(10**6), 10**6, size=batch).tolist()
+    return [floats[i] if i % 2 == 0 else int(ints[i]) for i in range(batch)]
+
+
+def run_benchmark(args: argparse.Namespace) -> list[SectionResult]:
+    """Generate the key pair, run the selected sections and return their results.
+
+    Raises:
+        ValueError: an unknown section name.
+        ImportError: phe is not installed.
+    """
+    names = [s.strip() for s in str(args.sections).split(",") if s.strip()]
+    unknown = [s for s in names if s not in SECTIONS]
+    if unknown or not names:
+        raise ValueError(f"unknown benchmark section(s) {unknown or names}; "
+                         f"available: {', '.join(SECTIONS)}")
+    try:
+        import phe.paillier as pp
+    except ImportError as exc:
+        raise ImportError("the benchmark compares with phe: pip install 'hecrypt[phe]'") from exc
+
+    import hecrypt
+
+    t0 = time.perf_counter()
+    pk, sk = hecrypt.generate_keypair(args.bits, insecure_small_keys=args.insecure_small_keys)
+    keygen = time.perf_counter() - t0
+    ppk = pp.PaillierPublicKey(pk.n)
+    psk = pp.PaillierPrivateKey(ppk, sk.p, sk.q)
+    ctx = BenchContext(args, pk, sk, ppk, psk, _data(args.batch, args.seed), keygen)
+    return [SECTIONS[name].func(ctx) for name in names]
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the benchmark from parsed options; print the tables; optionally write them.
+
+    Returns:
+        0 when every correctness check passed (whether or not targets were
+        met), 1 when a check failed, 2 on a usage error.
+    """
+    out = sys.stdout
+    try:
+        results = run_benchmark(args)
+    except (ValueError, ImportError) as exc:
+        sys.stderr.write(f"hecrypt bench: {exc}\n")
+        return 2
+    machine = machine_info()
+    date = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    out.write(f"hecrypt bench: {args.bits}-bit key, batch {args.batch}, "
+              f"{args.repeats} repeats, {date}\n")
+    out.write(" | ".join(f"{k}: {v}" for k, v in machine.items()) + "\n\n")
+    for result in results:
+        out.write(format_markdown(result) + "\n")
+    if args.write:
+        update_document(args.write, results, command=_command_line(), machine=machine,
+                        date=date)
+        out.write(f"wrote {args.write}\n")
+    ok = all(r.ok for r in results)
+    if not ok:
+        out.write("CORRECTNESS CHECK FAILED: the timings above are not valid\n")
+    return 0 if ok else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m hecrypt.bench`` entry point; returns the exit code."""
+    parser = argparse.ArgumentParser(
+        prog="hecrypt bench",
+        description="Benchmark hecrypt against phe (python-paillier) on the same key.",
+    )
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
