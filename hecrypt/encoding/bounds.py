@@ -177,9 +177,7 @@ def _as_array(x: Any) -> np.ndarray:
         raise TypeError(f"cannot encode an array of dtype {arr.dtype}: expected ints or floats")
     if arr.dtype.kind == "O":
         flat = arr.reshape(-1)
-        if all(
-            isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in flat.tolist()
-        ):
+        if all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in flat.tolist()):
             return np.array([int(v) for v in flat.tolist()], dtype=object).reshape(arr.shape)
         for v in flat.tolist():
             if isinstance(v, bool) or not isinstance(v, numbers.Real):
