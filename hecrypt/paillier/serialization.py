@@ -692,8 +692,12 @@ def encrypted_batch_from_bytes(data: bytes, public_key: PublicKey) -> list[Encry
     _read_fingerprint(r, pk)
     count = r.uint(4, "count")
     mode = r.uint(1, "scale mode")
+    # Nothing is allocated per item before the length is known to match the
+    # count: a hostile count cannot make the loader reserve memory.
+    scales: list[int] | None = None
+    scale = 0
     if mode == _SCALE_UNIFORM:
-        scales = [_check_scale(r.uint(2, "scale"), InvalidCiphertext)] * count
+        scale = _check_scale(r.uint(2, "scale"), InvalidCiphertext)
     elif mode == _SCALE_PER_ITEM:
         raw = r.take(2 * count, "scales")
         scales = [
@@ -716,7 +720,7 @@ def encrypted_batch_from_bytes(data: bytes, public_key: PublicKey) -> list[Encry
     out = []
     for i in range(count):
         c = int.from_bytes(body[i * width : (i + 1) * width], "big")
-        out.append(_load_batch_item(pk, c, scales[i], i))
+        out.append(_load_batch_item(pk, c, scale if scales is None else scales[i], i))
     return out
 
 
