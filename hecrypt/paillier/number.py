@@ -110,6 +110,10 @@ class EncryptedNumber:
     def __array__(self, *args: Any, **kwargs: Any) -> Any:
         raise TypeError("refusing to convert an EncryptedNumber to a numpy array")
 
+    # numpy scalars on the left (``np.float64(0.5) * x``) defer to our reflected
+    # operators instead of trying to convert this number to an array.
+    __array_ufunc__ = None
+
     # ------------------------------------------------------------ helpers
     def _rescaled(self, scale: int) -> Any:
         """Ciphertext of the same value at a higher ``scale``."""
