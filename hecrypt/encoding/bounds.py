@@ -135,13 +135,6 @@ class Encoding:
         """The bound in real units, ``bound / 2**scale`` (rounded to a float)."""
         return _int_ratio_to_float(self.bound, self.scale)
 
-    @property
-    def spare_bits(self) -> int:
-        """Whole bits between the bound and the limit (how often it may still double)."""
-        if self.bound == 0:
-            return self.max_int.bit_length()
-        return max(0, self.max_int.bit_length() - self.bound.bit_length() - 1)
-
     def with_bound(self, bound: int) -> Encoding:
         """The same scale and limit with another bound (checked)."""
         return Encoding(self.scale, bound, self.max_int)
