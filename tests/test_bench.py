@@ -1,0 +1,108 @@
+"""The benchmark runs end to end on tiny parameters and checks what it times."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("phe")
+
+from hecrypt import bench
+
+EXPECTED_ROWS = [
+    "Encrypt, key owner (`PrivateKey.encrypt_batch`)",
+    "Encrypt, public key (`PublicKey.encrypt_batch`)",
+    "Decrypt (`PrivateKey.decrypt_batch`)",
+    "Ciphertext + ciphertext (`EncryptedNumber.__add__`)",
+    "Encrypt 1 value, key owner",
+    "Encrypt 1 value, public key",
+    "Decrypt 1 value (`PrivateKey.decrypt`)",
+    "Key generation (1024-bit, hecrypt)",
+    "First key-owner batch of 20",
+    "First public-key batch of 20",
+    "First decryption batch of 20",
+    "Key-owner tables in the calling process",
+    "DJN table in the calling process",
+]
+
+
+def _args(*extra: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    bench.add_arguments(parser)
+    return parser.parse_args(
+        ["--bits", "1024", "--insecure-small-keys", "--batch", "20", "--repeats", "1",
+         "--phe-sample", "6", *extra]
+    )
+
+
+def test_run_tiny_prints_every_row_and_passes_checks(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    report = tmp_path / "performance.md"
+    assert bench.run(_args("--write", str(report))) == 0
+    out = capsys.readouterr().out
+    for label in EXPECTED_ROWS:
+        assert label in out, label
+    assert "raw gmpy2 `a * b % n²`" in out
+    assert "phe `+`" in out
+    assert "Targets: " in out
+    assert "FAILED" not in out
+    assert "CORRECTNESS CHECK FAILED" not in out
+    # every correctness check ran and passed
+    line = next(x for x in out.splitlines() if x.startswith("**Correctness checks:"))
+    done, total = line.split(":")[1].split("passed")[0].split(" of ")
+    assert int(done) == int(total) >= 10
+
+    text = report.read_text(encoding="utf-8")
+    assert text.startswith("# Performance")
+    assert text.count("<!-- bench:core:begin -->") == 1
+    assert text.count("<!-- bench:core:end -->") == 1
+    assert "| CPU |" in text and "| phe | " in text and "gmpy2 / GMP" in text
+    for label in EXPECTED_ROWS:
+        assert label in text, label
+
+
+def _result(title: str, seconds: float) -> bench.SectionResult:
+    return bench.SectionResult(
+        "core", title,
+        rows=[bench.Row("throughput", "op", seconds, "phe", 1.0, "speedup", 2.0)],
+        checks=[bench.Check("check", True, "fine")],
+    )
+
+
+def test_update_document_replaces_only_its_block(tmp_path: Path) -> None:
+    path = tmp_path / "perf.md"
+    kw = {"command": "hecrypt bench", "machine": {"CPU": "x"}, "date": "today"}
+    bench.update_document(path, [_result("First", 0.25)], **kw)  # type: ignore[arg-type]
+    path.write_text(path.read_text(encoding="utf-8") + "\nHand-written footer.\n",
+                    encoding="utf-8")
+    other = bench.SectionResult("tensors", "Tensors")
+    bench.update_document(path, [other], **kw)  # type: ignore[arg-type]
+    bench.update_document(path, [_result("Second", 2.0)], **kw)  # type: ignore[arg-type]
+    text = path.read_text(encoding="utf-8")
+    assert "First" not in text and "Second" in text
+    assert text.count("<!-- bench:core:begin -->") == 1
+    assert "<!-- bench:tensors:begin -->" in text
+    assert "Hand-written footer." in text
+    assert "**MISS**" in text  # 1.0 / 2.0 = 0.5x, below the 2x target
+
+
+def test_row_ratios_and_targets() -> None:
+    fast = bench.Row("throughput", "op", 0.01, "phe", 1.0, "speedup", 50.0)
+    assert fast.ratio == pytest.approx(100.0) and fast.passed is True
+    slow = bench.Row("throughput", "op", 1.5e-6, "raw", 1.0e-6, "overhead", 1.3)
+    assert slow.ratio == pytest.approx(1.5) and slow.passed is False
+    info = bench.Row("setup", "build", 1.2)
+    assert info.ratio is None and info.passed is None
+
+
+def test_sections_registry_and_bad_options(capsys: pytest.CaptureFixture[str]) -> None:
+    assert "core" in bench.SECTIONS
+    with pytest.raises(ValueError):
+        bench.register_section("core", "again")(bench.core_section)
+    assert bench.run(_args("--sections", "nope")) == 2
+    assert "unknown benchmark section" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        _args("--batch", "0")
