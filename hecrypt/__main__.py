@@ -62,7 +62,7 @@ def _demo(args: argparse.Namespace) -> int:
         "-4 / 8": (private_key.decrypt(b / 8), -0.5),
     }
     for label, (got, want) in checks.items():
-        out.write(f"  {label:<16}= {got}\n")
+        out.write(f"  {label:<16}= {got}  (expected {want})\n")
     ok = abs(result - expected) < 1e-6 and all(abs(g - w) < 1e-9 for g, w in checks.values())
     out.write("\nall results match the plaintext computation\n" if ok else "\nMISMATCH\n")
     return 0 if ok else 1

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import numbers
+from fractions import Fraction
 from typing import Any
 
 from hecrypt.exceptions import EncodingOverflowError
@@ -68,7 +69,10 @@ def encode(value: Any, max_int: int, frac_bits: int | None = None) -> tuple[int,
         if abs(x) >= 2.0**52:  # already an integer; ldexp could overflow
             m = int(x) << scale
         else:
-            m = round(math.ldexp(x, scale))
+            try:
+                m = round(math.ldexp(x, scale))
+            except OverflowError:  # a huge scale: exact rational rounding instead
+                m = round(Fraction(x) * (1 << scale))
     if abs(m) > max_int:
         raise EncodingOverflowError(
             f"{value!r} at scale 2^{scale} needs {abs(m).bit_length()} bits; "

@@ -92,7 +92,7 @@ class PublicKey:
         """
         n = _as_int(n, "n")
         _check_size(n.bit_length(), insecure_small_keys)
-        if n % 2 == 0 or _gmp.is_prime(n) or _gmp.isqrt(n) ** 2 == n:
+        if n % 2 == 0 or _gmp.is_probable_prime(n) or _gmp.isqrt(n) ** 2 == n:
             raise InvalidKey("n must be an odd product of two distinct primes")
         object.__setattr__(self, "_n", n)
         object.__setattr__(self, "_nsq", n * n)

@@ -247,11 +247,15 @@ class EncryptedNumber:
 
     # ------------------------------------------------------------ phe interop
     @classmethod
-    def from_phe(cls, x: Any, public_key: PublicKey | None = None) -> EncryptedNumber:
+    def from_phe(
+        cls, x: Any, public_key: PublicKey | None = None, *, insecure_small_keys: bool = False
+    ) -> EncryptedNumber:
         """Convert a ``phe.paillier.EncryptedNumber`` (see :mod:`.interop`)."""
         from hecrypt.paillier import interop
 
-        return interop.encrypted_number_from_phe(x, public_key)
+        return interop.encrypted_number_from_phe(
+            x, public_key, insecure_small_keys=insecure_small_keys
+        )
 
     def to_phe(self, public_key: Any = None, *, rerandomize: bool = True) -> Any:
         """Convert to a ``phe.paillier.EncryptedNumber`` (see :mod:`.interop`)."""
