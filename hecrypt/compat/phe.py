@@ -63,14 +63,15 @@ Speed and randomness
     Randomness comes from :mod:`secrets` only.
 
 Key generation
-    Moduli of at least :data:`FAST_PATH_MIN_BITS` bits are products of two
-    structured primes ``2*k*s + 1`` (see :func:`hecrypt._gmp.structured_prime`),
-    like :func:`hecrypt.generate_keypair`, so :meth:`PaillierPrivateKey.to_hecrypt`
-    gets the key owner's fast encryption. Between 64 and 1024 bits the primes
-    are uniform random primes with their two top bits set; below 64 bits,
-    random primes of the right length are drawn until the product has exactly
-    ``n_length`` bits. Small keys are for tests only: anything below 2048 bits
-    is not secure.
+    Primes are uniform random primes with their two top bits set, drawn by
+    rejection sampling from :mod:`secrets` and confirmed by hecrypt's
+    primality test (:func:`hecrypt._gmp.is_prime`); a 3072-bit key takes about
+    0.1 s. Below 64 bits, random primes of the right length are drawn until
+    the product has exactly ``n_length`` bits. Small keys are for tests only:
+    anything below 2048 bits is not secure. These primes are not of the
+    structured form of :func:`hecrypt.generate_keypair`, so after
+    :meth:`PaillierPrivateKey.to_hecrypt` the key owner's encryption uses
+    its exact CRT path rather than fixed-base tables.
 """
 
 from __future__ import annotations
@@ -105,7 +106,7 @@ __all__ = [
 
 #: Key size of :func:`generate_paillier_keypair` when none is given (as in phe).
 DEFAULT_KEYSIZE = 3072
-#: Keys at least this long use DJN fixed-base randomness and structured primes.
+#: Keys at least this long draw their randomness from hecrypt's DJN sampler.
 FAST_PATH_MIN_BITS = 1024
 #: Shortest modulus :func:`generate_paillier_keypair` produces.
 MIN_KEYSIZE = 8
@@ -194,16 +195,56 @@ def _tiny_prime(bits: int) -> Any:
             return candidate
 
 
+_sieve_product: list[Any] = []
+
+
+def _small_prime_product() -> Any:
+    """The product of the odd primes below 2^14 (for a one-gcd sieve)."""
+    if not _sieve_product:
+        limit = 1 << 14
+        is_p = bytearray([1]) * limit
+        is_p[0:2] = b"\x00\x00"
+        for i in range(2, math.isqrt(limit) + 1):
+            if is_p[i]:
+                is_p[i * i :: i] = bytes(len(range(i * i, limit, i)))
+        product = mpz(1)
+        for ell in range(3, limit, 2):
+            if is_p[ell]:
+                product *= ell
+        _sieve_product.append(product)
+    return _sieve_product[0]
+
+
+def _random_prime(bits: int) -> Any:
+    """A uniform random prime of ``bits >= 32`` bits with its two top bits set.
+
+    Rejection sampling, like :func:`hecrypt._gmp.random_prime`, with two
+    filters in front of the full test that never reject a prime: one gcd
+    with the product of the primes below 2^14 (each candidate is above
+    them), then a base-2 Fermat test. Only the rare candidates that pass
+    both get :func:`hecrypt._gmp.is_prime` (BPSW plus Miller-Rabin rounds),
+    which makes key generation about twice as fast with the same output
+    distribution.
+    """
+    top = (1 << (bits - 1)) | (1 << (bits - 2)) | 1
+    sieve = _small_prime_product()
+    while True:
+        candidate = mpz(secrets.randbits(bits) | top)
+        if _gmp.gcd(candidate, sieve) != 1:
+            continue
+        if _gmp.powmod(2, candidate - 1, candidate) != 1:
+            continue
+        if _gmp.is_prime(candidate):
+            return candidate
+
+
 def _prime_pair(n_length: int) -> tuple[Any, Any]:
     """Two distinct primes whose product has exactly ``n_length`` bits."""
     bits_p = n_length // 2
     bits_q = n_length - bits_p
     while True:
-        if n_length >= FAST_PATH_MIN_BITS:
-            p, _ = _gmp.structured_prime(bits_p)
-            q, _ = _gmp.structured_prime(bits_q)
-        elif n_length >= _TINY_KEY_BITS:
-            p, q = _gmp.random_prime(bits_p), _gmp.random_prime(bits_q)
+        if n_length >= _TINY_KEY_BITS:
+            p, q = _random_prime(bits_p), _random_prime(bits_q)
         else:
             p, q = _tiny_prime(bits_p), _tiny_prime(bits_q)
         n = p * q
