@@ -257,7 +257,7 @@ def test_private_key_validation(keypair_1024: KeyPair, other_keypair_1024: KeyPa
 
 def test_private_key_rejects_composite_factors() -> None:
     """n = a*b with a, b composite: the product matches, primality does not."""
-    r = [_gmp.random_prime(256) for _ in range(4)]
+    r = [_gmp.random_prime(260) for _ in range(4)]  # n of 1039 or 1040 bits
     a, b = r[0] * r[1], r[2] * r[3]
     pk = PublicKey(int(a * b), insecure_small_keys=True)
     with pytest.raises(InvalidKey, match="prime"):
