@@ -42,11 +42,19 @@ Deliberate differences from ``phe`` (all stricter checks or extra conveniences):
     * operands that are not numbers make the operators return
       ``NotImplemented`` (Python then raises ``TypeError``, or lets numpy
       broadcast), ``-x`` works, and ``x - encoded`` works;
-    * keys are immutable, equal keys compare equal to nothing but keys of this
-      module, and :meth:`PaillierPublicKey.__repr__` shows a SHA-256 based
-      fingerprint of ``n``;
+    * keys are immutable, compare unequal to anything that is not a key of
+      this module (phe raises ``AttributeError`` there), and
+      :meth:`PaillierPublicKey.__repr__` shows a SHA-256 based fingerprint of ``n``;
     * :func:`generate_paillier_keypair` accepts any ``n_length >= 8`` (odd
-      lengths too) and always returns a modulus of exactly that length.
+      lengths too) and always returns a modulus of exactly that length;
+    * constructors check their inputs: :class:`PaillierPublicKey` wants an odd
+      integer ``n >= 3``, :class:`EncryptedNumber` an int ciphertext and
+      exponent, ``raw_encrypt`` an int ``r_value`` (``TypeError`` /
+      ``ValueError``);
+    * with an explicit precision, :meth:`EncodedNumber.encode` takes any real
+      number with an exact value (numpy floats, Fractions, Decimals) but not
+      numeric strings;
+    * :meth:`PaillierPublicKey.get_random_lt_n` returns a unit modulo ``n``.
 
 Speed and randomness
     For keys of at least :data:`FAST_PATH_MIN_BITS` bits, fresh encryptions and
@@ -65,8 +73,8 @@ Speed and randomness
 Key generation
     Primes are uniform random primes with their two top bits set, drawn by
     rejection sampling from :mod:`secrets` and confirmed by hecrypt's
-    primality test (:func:`hecrypt._gmp.is_prime`); a 3072-bit key takes about
-    0.1 s. Below 64 bits, random primes of the right length are drawn until
+    primality test (:func:`hecrypt._gmp.is_prime`); a 3072-bit key takes a
+    few tenths of a second. Below 64 bits, random primes of the right length are drawn until
     the product has exactly ``n_length`` bits. Small keys are for tests only:
     anything below 2048 bits is not secure. These primes are not of the
     structured form of :func:`hecrypt.generate_keypair`, so after
