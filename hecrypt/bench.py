@@ -87,6 +87,8 @@ class Row:
             ``"info"`` (no ratio).
         target: the ratio to reach, if the row has a target.
         note: a short remark printed under the table.
+        spread: fastest and slowest repeat of hecrypt's time (same unit as
+            ``seconds``), to show how noisy the machine was.
     """
 
     group: str
@@ -97,6 +99,7 @@ class Row:
     kind: str = "info"
     target: float | None = None
     note: str = ""
+    spread: tuple[float, float] | None = None
 
     @property
     def ratio(self) -> float | None:
@@ -406,6 +409,9 @@ def core_section(ctx: BenchContext) -> SectionResult:
         phe_dec = [psk.decrypt(c) for c in phe_enc]
         t_phe_dec.append(time.perf_counter() - t0)
 
+    def spread(ts: list[float], per: int) -> tuple[float, float]:
+        return min(ts) / per, max(ts) / per
+
     owner_s = statistics.median(t_owner) / batch
     pub_s = statistics.median(t_pub) / batch
     dec_s = statistics.median(t_dec) / batch
@@ -437,11 +443,12 @@ def core_section(ctx: BenchContext) -> SectionResult:
     res.rows += [
         Row("throughput", "Encrypt, key owner (`PrivateKey.encrypt_batch`)", owner_s,
             "phe `encrypt`", phe_enc_s, "speedup", 50.0,
-            note="phe has no key-owner path: its public-key encryption is the baseline"),
+            note="phe has no key-owner path: its public-key encryption is the baseline",
+            spread=spread(t_owner, batch)),
         Row("throughput", "Encrypt, public key (`PublicKey.encrypt_batch`)", pub_s,
-            "phe `encrypt`", phe_enc_s, "speedup", 20.0),
+            "phe `encrypt`", phe_enc_s, "speedup", 20.0, spread=spread(t_pub, batch)),
         Row("throughput", "Decrypt (`PrivateKey.decrypt_batch`)", dec_s,
-            "phe `decrypt`", phe_dec_s, "speedup", 1.8),
+            "phe `decrypt`", phe_dec_s, "speedup", 1.8, spread=spread(t_dec, batch)),
     ]
 
     # -- ciphertext + ciphertext -----------------------------------------------------
@@ -489,9 +496,10 @@ def core_section(ctx: BenchContext) -> SectionResult:
     res.rows += [
         Row("throughput", "Ciphertext + ciphertext (`EncryptedNumber.__add__`)", add_s,
             "raw gmpy2 `a * b % n²`", raw_s, "overhead", 1.3,
-            note="ratio is hecrypt's time over one bare multiplication mod n² on mpz"),
+            note="ratio is hecrypt's time over one bare multiplication mod n² on mpz",
+            spread=(min(t_add), max(t_add))),
         Row("throughput", "Ciphertext + ciphertext (`EncryptedNumber.__add__`)", add_s,
-            "phe `+`", padd_s, "speedup", None,
+            "phe `+`", padd_s, "speedup", None, spread=(min(t_add), max(t_add)),
             note="phe aligns per-number exponents of floats (an extra powmod when they "
                  "differ); hecrypt's equal scales need none"),
     ]
@@ -588,6 +596,10 @@ def core_section(ctx: BenchContext) -> SectionResult:
         f"Throughput rows: median of {reps} interleaved repeats (hecrypt then phe) after "
         "one warm-up batch; addition rows: median of at least 5 timed loops."
     )
+    res.notes.append(
+        "Latency rows: median of single calls in this process; phe's column is its "
+        "per-value time from the batch loop above (phe encrypts one value per call)."
+    )
     return res
 
 
@@ -623,6 +635,10 @@ def machine_info() -> dict[str, str]:
 
     usable = _usable_cores()
     gmp = getattr(getattr(_gmp, "gmpy2", None), "mp_version", lambda: "unknown")()
+    try:
+        load = "{:.2f} / {:.2f} / {:.2f}".format(*os.getloadavg())
+    except (AttributeError, OSError):  # pragma: no cover - not on Unix
+        load = "unknown"
     return {
         "CPU": _cpu_model(),
         "Cores": f"{usable} usable ({os.cpu_count()} online)",
@@ -632,6 +648,7 @@ def machine_info() -> dict[str, str]:
         "phe": _version("phe"),
         "numpy": _version("numpy"),
         "hecrypt": _version("hecrypt"),
+        "Load average (1/5/15 min)": load,
     }
 
 
@@ -677,12 +694,15 @@ def format_markdown(result: SectionResult, *, heading_level: int = 2) -> str:
             lines += [f"| {r.operation} | {_fmt_time(r.seconds)} | {r.note} |" for r in rows]
         else:
             lines += [
-                "| Operation | hecrypt | Baseline | Baseline time | Ratio | Target | Result |",
-                "|---|---:|---|---:|---:|---:|:---:|",
+                "| Operation | hecrypt | (min-max) | Baseline | Baseline time | Ratio | Target "
+                "| Result |",
+                "|---|---:|---:|---|---:|---:|---:|:---:|",
             ]
             for r in rows:
+                rng = (f"{_fmt_time(r.spread[0])} - {_fmt_time(r.spread[1])}"
+                       if r.spread else "—")
                 lines.append(
-                    f"| {r.operation} | {_fmt_time(r.seconds)} | {r.baseline or '—'} | "
+                    f"| {r.operation} | {_fmt_time(r.seconds)} | {rng} | {r.baseline or '—'} | "
                     f"{_fmt_time(r.baseline_seconds)} | {_fmt_ratio(r)} | {_fmt_target(r)} | "
                     f"{_fmt_result(r)} |"
                 )
@@ -838,12 +858,17 @@ def run(args: argparse.Namespace) -> int:
         met), 1 when a check failed, 2 on a usage error.
     """
     out = sys.stdout
+    before = machine_info()["Load average (1/5/15 min)"]
     try:
         results = run_benchmark(args)
     except (ValueError, ImportError) as exc:
         sys.stderr.write(f"hecrypt bench: {exc}\n")
         return 2
     machine = machine_info()
+    machine["Load average (1/5/15 min)"] = (
+        f"{before} before, {machine['Load average (1/5/15 min)']} after "
+        "(a load above the core count means other work shared the CPU)"
+    )
     date = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     out.write(f"hecrypt bench: {args.bits}-bit key, batch {args.batch}, "
               f"{args.repeats} repeats, {date}\n")
