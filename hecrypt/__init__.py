@@ -24,6 +24,7 @@ from hecrypt.exceptions import (
 )
 from hecrypt.paillier import (
     EncryptedNumber,
+    EncryptedTensor,
     PrivateKey,
     PublicKey,
     generate_keypair,
@@ -37,6 +38,7 @@ __all__ = [
     "PublicKey",
     "PrivateKey",
     "EncryptedNumber",
+    "EncryptedTensor",
     "HecryptError",
     "KeyMismatchError",
     "EncodingOverflowError",

@@ -17,6 +17,7 @@ from hecrypt.paillier.keys import (
 )
 from hecrypt.paillier.number import EncryptedNumber
 from hecrypt.paillier.parallel import SerialExecutor
+from hecrypt.paillier.tensor import EncryptedTensor
 
 __all__ = [
     "DEFAULT_KEY_BITS",
@@ -24,6 +25,7 @@ __all__ = [
     "PublicKey",
     "PrivateKey",
     "EncryptedNumber",
+    "EncryptedTensor",
     "SerialExecutor",
     "generate_keypair",
 ]

@@ -7,7 +7,9 @@ import numbers
 import threading
 from collections.abc import Sequence
 from concurrent.futures import Executor
-from typing import Any
+from typing import TYPE_CHECKING, Any, overload
+
+import numpy as np
 
 from hecrypt import _gmp
 from hecrypt._gmp import mpz
@@ -15,6 +17,9 @@ from hecrypt.encoding import fixedpoint
 from hecrypt.exceptions import InvalidKey, KeyMismatchError
 from hecrypt.paillier import parallel, randomness
 from hecrypt.paillier.number import EncryptedNumber, validate_ciphertext
+
+if TYPE_CHECKING:
+    from hecrypt.paillier.tensor import EncryptedTensor
 
 __all__ = [
     "PublicKey",
@@ -185,16 +190,59 @@ class PublicKey:
             rn = _gmp.powmod(r, self._n, self._nsq)
         return int(parallel._finish(self._n, self._nsq, [m], [rn])[0])
 
-    def encrypt(self, value: Any, *, frac_bits: int | None = None) -> EncryptedNumber:
-        """Encrypt one int or float with DJN randomness (public key only).
+    @overload
+    def encrypt(
+        self,
+        value: np.ndarray,
+        *,
+        frac_bits: int | None = None,
+        value_bound: float | None = None,
+        executor: Executor | None = None,
+        progress: parallel.ProgressCallback | None = None,
+    ) -> EncryptedTensor: ...
+
+    @overload
+    def encrypt(
+        self,
+        value: float,
+        *,
+        frac_bits: int | None = None,
+        value_bound: float | None = None,
+        executor: Executor | None = None,
+        progress: parallel.ProgressCallback | None = None,
+    ) -> EncryptedNumber: ...
+
+    def encrypt(
+        self,
+        value: Any,
+        *,
+        frac_bits: int | None = None,
+        value_bound: float | None = None,
+        executor: Executor | None = None,
+        progress: parallel.ProgressCallback | None = None,
+    ) -> EncryptedNumber | EncryptedTensor:
+        """Encrypt one int or float, or a numpy array, with DJN randomness (public key only).
 
         Args:
-            value: int (scale 0) or float (scale ``frac_bits``, default 32).
+            value: int (scale 0) or float (scale ``frac_bits``, default 32); a
+                ``numpy.ndarray`` gives an :class:`~hecrypt.paillier.tensor.EncryptedTensor`
+                with one scale for all elements.
             frac_bits: fixed-point scale for floats.
+            value_bound: arrays only: a public bound on ``|value|`` (otherwise
+                the tensor's bound reveals the largest magnitude).
+            executor: arrays only: where to run (see :mod:`.parallel`).
+            progress: arrays only: ``progress(done, total)`` callback.
 
         Security: DJN short-exponent randomness; see
         :mod:`hecrypt.paillier.randomness` for the assumption.
         """
+        if isinstance(value, np.ndarray):
+            from hecrypt.paillier import tensor
+
+            return tensor.encrypt_public(
+                self, value, frac_bits=frac_bits, value_bound=value_bound,
+                executor=executor, progress=progress,
+            )
         m, scale = self._residue(value, frac_bits)
         rn = self._take_randomness(1)[0]
         c = parallel._finish(self._n, self._nsq, [m], [rn])[0]
@@ -415,8 +463,50 @@ class PrivateKey:
         return (_load_private, (int(self._pk._n), int(self._p), int(self._q)))
 
     # ------------------------------------------------------------ encryption
-    def encrypt(self, value: Any, *, frac_bits: int | None = None) -> EncryptedNumber:
-        """Encrypt with the key owner's exact CRT randomness (fast, no extra assumption)."""
+    @overload
+    def encrypt(
+        self,
+        value: np.ndarray,
+        *,
+        frac_bits: int | None = None,
+        value_bound: float | None = None,
+        executor: Executor | None = None,
+        progress: parallel.ProgressCallback | None = None,
+    ) -> EncryptedTensor: ...
+
+    @overload
+    def encrypt(
+        self,
+        value: float,
+        *,
+        frac_bits: int | None = None,
+        value_bound: float | None = None,
+        executor: Executor | None = None,
+        progress: parallel.ProgressCallback | None = None,
+    ) -> EncryptedNumber: ...
+
+    def encrypt(
+        self,
+        value: Any,
+        *,
+        frac_bits: int | None = None,
+        value_bound: float | None = None,
+        executor: Executor | None = None,
+        progress: parallel.ProgressCallback | None = None,
+    ) -> EncryptedNumber | EncryptedTensor:
+        """Encrypt with the key owner's exact CRT randomness (fast, no extra assumption).
+
+        A ``numpy.ndarray`` gives an :class:`~hecrypt.paillier.tensor.EncryptedTensor`
+        (``value_bound``, ``executor``, ``progress`` as :meth:`PublicKey.encrypt`;
+        the default executor receives ``p`` and ``q``).
+        """
+        if isinstance(value, np.ndarray):
+            from hecrypt.paillier import tensor
+
+            return tensor.encrypt_owner(
+                self, value, frac_bits=frac_bits, value_bound=value_bound,
+                executor=executor, progress=progress,
+            )
         pk = self._pk
         m, scale = pk._residue(value, frac_bits)
         c = parallel.owner_encrypt_chunk(self._p, self._q, [m])[0]
@@ -477,13 +567,47 @@ class PrivateKey:
             )
         return x
 
-    def decrypt(self, x: EncryptedNumber) -> int | float:
-        """Decrypt to an int (scale 0) or float.
+    @overload
+    def decrypt(
+        self,
+        x: EncryptedTensor,
+        *,
+        executor: Executor | None = None,
+        progress: parallel.ProgressCallback | None = None,
+    ) -> np.ndarray: ...
+
+    @overload
+    def decrypt(
+        self,
+        x: EncryptedNumber,
+        *,
+        executor: Executor | None = None,
+        progress: parallel.ProgressCallback | None = None,
+    ) -> int | float: ...
+
+    def decrypt(
+        self,
+        x: EncryptedNumber | EncryptedTensor,
+        *,
+        executor: Executor | None = None,
+        progress: parallel.ProgressCallback | None = None,
+    ) -> int | float | np.ndarray:
+        """Decrypt to an int (scale 0) or float; a tensor to an ndarray of its shape.
+
+        Tensors decode through :func:`hecrypt.encoding.bounds.decode_array`
+        (float64 for scale > 0, int64 or exact Python ints for scale 0) with
+        the CRT kernel spread over ``executor`` (the default receives ``p``
+        and ``q``).
 
         Raises:
             KeyMismatchError: ``x`` is under another key.
-            EncodingOverflowError: the value overflowed the plaintext space.
+            EncodingOverflowError: the value overflowed the plaintext space (or
+                a tensor element exceeds its tracked bound).
         """
+        from hecrypt.paillier import tensor
+
+        if isinstance(x, tensor.EncryptedTensor):
+            return tensor.decrypt_owner(self, x, executor=executor, progress=progress)
         x = self._check(x)
         pk = self._pk
         return fixedpoint.decode(int(self._crt_decrypt(x._c)), pk.n, pk._max_int, x._scale)

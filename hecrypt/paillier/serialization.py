@@ -22,6 +22,9 @@ is in ``docs/formats.md``)::
     batch       header(0x03) | fingerprint 8 | count u32 | mode u8
                 | scale u16 (mode 0) or count x scale u16 (mode 1)
                 | count x c (2*|n| bytes each)
+    tensor      header(0x04) | fingerprint 8 | scale u16 | len u16 | bound
+                | ndim u8 | ndim x dim u32 | prod(dims) x c (2*|n| bytes each,
+                C order)
 
 ``|n|`` is the byte length of the modulus, so a ciphertext always takes
 exactly ``2*|n|`` bytes (528 bytes at 2048 bits) and a number takes 16 bytes
@@ -82,6 +85,10 @@ __all__ = [
     "encrypted_batch_from_bytes",
     "encrypted_batch_to_json",
     "encrypted_batch_from_json",
+    "encrypted_tensor_to_bytes",
+    "encrypted_tensor_from_bytes",
+    "TYPE_ENCRYPTED_TENSOR",
+    "MAX_TENSOR_NDIM",
     "ciphertext_width",
 ]
 
@@ -94,6 +101,7 @@ FORMAT_VERSION = 1
 TYPE_PUBLIC_KEY = 0x01
 TYPE_ENCRYPTED_NUMBER = 0x02
 TYPE_ENCRYPTED_BATCH = 0x03
+TYPE_ENCRYPTED_TENSOR = 0x04
 TYPE_PRIVATE_KEY = 0x81
 
 #: Largest scale (fractional bits) accepted when writing or loading. It bounds
@@ -103,6 +111,8 @@ TYPE_PRIVATE_KEY = 0x81
 MAX_SCALE = 8192
 #: Largest number of ciphertexts in one batch (the count field is 32 bits).
 MAX_BATCH_SIZE = 0xFFFFFFFF
+#: Largest number of dimensions of a serialized tensor.
+MAX_TENSOR_NDIM = 32
 
 _KIND_PUBLIC = "hecrypt.public_key"
 _KIND_PRIVATE = "hecrypt.private_key"
@@ -114,6 +124,7 @@ _TYPE_NAMES = {
     TYPE_PRIVATE_KEY: "private key",
     TYPE_ENCRYPTED_NUMBER: "encrypted number",
     TYPE_ENCRYPTED_BATCH: "encrypted batch",
+    TYPE_ENCRYPTED_TENSOR: "encrypted tensor",
 }
 _HEADER_LEN = len(MAGIC) + 2
 _FINGERPRINT_LEN = 8
@@ -798,3 +809,111 @@ def encrypted_batch_from_json(text: str | bytes, public_key: PublicKey) -> list[
         c = _json_ciphertext(value, f"ciphertexts[{i}]", width)
         out.append(_load_batch_item(pk, c, scale, i))
     return out
+
+
+# =============================================================== encrypted tensors
+def encrypted_tensor_to_bytes(t: Any, *, rerandomize: bool = True) -> bytes:
+    """Binary form of an :class:`~hecrypt.paillier.tensor.EncryptedTensor`.
+
+    Layout: header (type 0x04) ``| fingerprint (8) | scale u16 | len u16 |
+    bound (minimal big-endian, empty for 0) | ndim u8 | ndim x dim u32``, then
+    the ciphertexts in C order, exactly ``2*|n|`` bytes each.
+
+    Args:
+        t: the tensor.
+        rerandomize: re-randomize a non-fresh tensor first (default).
+
+    Raises:
+        TypeError: not an EncryptedTensor.
+        ValueError: a scale, rank or dimension beyond the format's limits, or
+            an encoding limit other than the key's ``max_int``.
+
+    Leaks: the key fingerprint, the shape, the scale and the tracked bound.
+    """
+    from hecrypt.paillier.tensor import EncryptedTensor
+
+    if not isinstance(t, EncryptedTensor):
+        raise TypeError(f"expected a hecrypt EncryptedTensor, not {type(t).__name__}")
+    pk = t.public_key
+    enc = t.encoding
+    if enc.scale > MAX_SCALE:
+        raise ValueError(
+            f"scale {enc.scale} is above the serializable limit of {MAX_SCALE} fractional bits"
+        )
+    if enc.max_int != pk.max_int:
+        raise ValueError("only tensors limited by the key's max_int can be serialized")
+    if t.ndim > MAX_TENSOR_NDIM or any(d > 0xFFFFFFFF for d in t.shape):
+        raise ValueError(f"a tensor has at most {MAX_TENSOR_NDIM} dimensions of < 2^32")
+    if rerandomize:
+        t = t.fresh()
+    width = ciphertext_width(pk)
+    bound = _minimal_bytes(enc.bound) if enc.bound else b""
+    out = [
+        _header(TYPE_ENCRYPTED_TENSOR),
+        _fingerprint_bytes(pk),
+        enc.scale.to_bytes(2, "big"),
+        len(bound).to_bytes(2, "big"),
+        bound,
+        bytes((t.ndim,)),
+    ]
+    out += [d.to_bytes(4, "big") for d in t.shape]
+    out += [int(c).to_bytes(width, "big") for c in t.ciphertexts.reshape(-1).tolist()]
+    return b"".join(out)
+
+
+def encrypted_tensor_from_bytes(data: bytes, public_key: PublicKey) -> Any:
+    """Load and validate a tensor written by :func:`encrypted_tensor_to_bytes`.
+
+    Every ciphertext is validated (range and unit); the bound must not exceed
+    the key's ``max_int``; the result is not marked fresh. A bound that is
+    lower than the data makes decryption raise, never return a wrong value.
+
+    Raises:
+        InvalidCiphertext: bad header or type tag, scale, bound or rank out of
+            bounds, a length that does not match the shape, or an invalid
+            ciphertext (its index is named).
+        KeyMismatchError: the data was made under another key.
+    """
+    import numpy as np
+
+    from hecrypt.encoding.bounds import Encoding
+    from hecrypt.paillier.tensor import EncryptedTensor
+
+    pk = _check_public_key_arg(public_key)
+    r = _read_header(data, TYPE_ENCRYPTED_TENSOR, InvalidCiphertext)
+    _read_fingerprint(r, pk)
+    scale = _check_scale(r.uint(2, "scale"), InvalidCiphertext)
+    blen = r.uint(2, "length of bound")
+    raw = r.take(blen, "bound")
+    if raw[:1] == b"\x00":
+        raise InvalidCiphertext("bound has a leading zero byte: integers are stored minimally")
+    bound = int.from_bytes(raw, "big")
+    if bound > pk.max_int:
+        raise InvalidCiphertext(
+            "the tensor's bound exceeds the key's plaintext limit (max_int = n // 3)"
+        )
+    ndim = r.uint(1, "rank")
+    if ndim > MAX_TENSOR_NDIM:
+        raise InvalidCiphertext(f"rank {ndim} is above the limit of {MAX_TENSOR_NDIM}")
+    shape = tuple(r.uint(4, f"dimension {i}") for i in range(ndim))
+    count = 1
+    for d in shape:
+        count *= d
+    width = ciphertext_width(pk)
+    left = len(r.data) - r.pos
+    if left != count * width:
+        raise InvalidCiphertext(
+            f"the tensor of shape {shape} needs {count} ciphertexts of {width} bytes "
+            f"({count * width} bytes) but {left} bytes follow"
+        )
+    body = r.take(count * width, "ciphertexts")
+    r.finish()
+    cs = np.empty(count, dtype=object)
+    for i in range(count):
+        c = int.from_bytes(body[i * width : (i + 1) * width], "big")
+        try:
+            cs[i] = validate_ciphertext(pk, c)
+        except InvalidCiphertext as exc:
+            raise InvalidCiphertext(f"ciphertext {i} of the tensor: {exc}") from None
+    enc = Encoding(scale, bound, pk.max_int)
+    return EncryptedTensor._make(pk, cs.reshape(shape), enc, False)
