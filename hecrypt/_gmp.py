@@ -99,8 +99,10 @@ def random_prime(bits: int) -> Any:
 _SMALL_PRIMES: list[int] = []
 
 
-def _small_primes(limit: int = 1 << 16) -> list[int]:
+def _small_primes() -> list[int]:
+    """The primes below 2^16 (sieved once)."""
     if not _SMALL_PRIMES:
+        limit = 1 << 16
         sieve = bytearray([1]) * limit
         sieve[0:2] = b"\x00\x00"
         for i in range(2, int(limit**0.5) + 1):

@@ -19,6 +19,7 @@ processes are; a shared cluster may not be).
 
 from __future__ import annotations
 
+import functools
 import multiprocessing
 import os
 import threading
@@ -185,10 +186,7 @@ def crt_decrypt_many(p: Any, q: Any, cs: Sequence[Any]) -> list[Any]:
     """Raw CRT decryption; ``powmod_base_list`` releases the GIL while it works."""
     if p > q:
         p, q = q, p
-    psq, qsq, n = p * p, q * q, p * q
-    hp = _h(p, n)
-    hq = _h(q, n)
-    p_inv = _gmp.invert(p, q)
+    psq, qsq, hp, hq, p_inv = _crt_constants(mpz(p), mpz(q))
     xp = _gmp.powmod_base_list([c % psq for c in cs], p - 1, psq)
     xq = _gmp.powmod_base_list([c % qsq for c in cs], q - 1, qsq)
     out = []
@@ -197,6 +195,13 @@ def crt_decrypt_many(p: Any, q: Any, cs: Sequence[Any]) -> list[Any]:
         mq = (b - 1) // q * hq % q
         out.append(mp + p * ((mq - mp) * p_inv % q))
     return out
+
+
+@functools.lru_cache(maxsize=8)
+def _crt_constants(p: Any, q: Any) -> tuple[Any, Any, Any, Any, Any]:
+    """``(p^2, q^2, hp, hq, p^-1 mod q)`` for a key, computed once per process."""
+    n = p * q
+    return p * p, q * q, _h(p, n), _h(q, n), _gmp.invert(p, q)
 
 
 def _h(p: Any, n: Any) -> Any:
