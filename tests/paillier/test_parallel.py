@@ -5,6 +5,7 @@ from __future__ import annotations
 import multiprocessing
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from typing import Any, cast
 
 import numpy as np
 import pytest
@@ -236,7 +237,7 @@ def test_batch_errors(keypair_1024: KeyPair, other_keypair_1024: KeyPair) -> Non
     with pytest.raises(KeyMismatchError):
         sk.decrypt_batch([pk.encrypt(1), other_pk.encrypt(1)])
     with pytest.raises(TypeError):
-        sk.decrypt_batch([pk.encrypt(1), 5])  # type: ignore[list-item]
+        sk.decrypt_batch([pk.encrypt(1), cast(Any, 5)])
     with pytest.raises(ValueError):
         pk.encrypt_batch([1], djn_exponent_bits=0)
 

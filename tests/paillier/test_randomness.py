@@ -39,7 +39,7 @@ def test_residue_check_can_fail(keypair_1024: KeyPair) -> None:
 
 def _uncertifiable_primes() -> tuple[int, int]:
     """Two 512-bit primes whose p - 1 has a composite cofactor after small factors."""
-    found = []
+    found: list[int] = []
     while len(found) < 2:
         p = _gmp.random_prime(512)
         _, rest = _gmp.small_factors(p - 1)

@@ -171,7 +171,7 @@ def check_with_phe(data: dict[str, Any]) -> bool:
 
 
 def main() -> int:
-    data = {
+    data: dict[str, Any] = {
         "description": (
             "Paillier test vectors with g = n + 1: c = g^m * r^n mod n^2. "
             "Integers are decimal strings. 'value' is the signed integer encoded by m "
