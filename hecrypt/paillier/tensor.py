@@ -415,7 +415,11 @@ class EncryptedTensor:
     __rmul__ = __mul__
 
     def __truediv__(self, other: Any) -> Any:
-        """Multiply by the encoded reciprocal (error ``2**-33`` relative, per divisor)."""
+        """Multiply by the reciprocal of a plaintext scalar or array.
+
+        ``1/s`` is encoded at scale 32 (within ``2**-33``), so the result is
+        off by at most ``|x| * 2**-33`` plus the tensor's own error times ``1/|s|``.
+        """
         if isinstance(other, (EncryptedTensor, EncryptedNumber)):
             raise TypeError("division by a ciphertext is not possible under Paillier")
         if not _is_plain(other):

@@ -428,3 +428,23 @@ def test_serialization_rejects_tampering(keypair_1024: Keys, other_keypair_1024:
         EncryptedTensor.from_bytes(data, other_keypair_1024[0])
     with pytest.raises(TypeError):
         ser.encrypted_tensor_to_bytes(np.ones(2))
+
+
+def test_executors_unsigned_and_freshness(keypair_1024: Keys) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    pk, sk = keypair_1024
+    x = np.arange(70, dtype=np.int64) - 35
+    with ThreadPoolExecutor(2) as ex:
+        t = pk.encrypt(x, executor=ex)
+        assert np.array_equal(sk.decrypt(t, executor=ex), x)
+        u = sk.encrypt(x.reshape(7, 10), executor=ex)
+        assert np.array_equal(sk.decrypt(u, executor=ex), x.reshape(7, 10))
+    small = sk.encrypt(np.array([1, 2], dtype=np.int64))
+    # unsigned plaintexts are subtracted as the integers they are, not wrapped
+    assert list(sk.decrypt(small - np.array([3, 1], dtype=np.uint8))) == [-2, 1]
+    assert list(sk.decrypt(np.array([3, 1], dtype=np.uint8) - small)) == [2, -1]
+    assert concatenate([small, small]).is_fresh
+    assert not concatenate([small, small + 0]).is_fresh
+    assert not (small + 0).is_fresh and (small + 0).fresh().is_fresh
+    assert np.array_equal(sk.decrypt((small * 3).rerandomized()), [3, 6])
