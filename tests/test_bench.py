@@ -7,8 +7,6 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("phe")
-
 from hecrypt import bench
 
 EXPECTED_ROWS = [
