@@ -203,56 +203,13 @@ def _tiny_prime(bits: int) -> Any:
             return candidate
 
 
-_sieve_product: list[Any] = []
-
-
-def _small_prime_product() -> Any:
-    """The product of the odd primes below 2^14 (for a one-gcd sieve)."""
-    if not _sieve_product:
-        limit = 1 << 14
-        is_p = bytearray([1]) * limit
-        is_p[0:2] = b"\x00\x00"
-        for i in range(2, math.isqrt(limit) + 1):
-            if is_p[i]:
-                is_p[i * i :: i] = bytes(len(range(i * i, limit, i)))
-        product = mpz(1)
-        for ell in range(3, limit, 2):
-            if is_p[ell]:
-                product *= ell
-        _sieve_product.append(product)
-    return _sieve_product[0]
-
-
-def _random_prime(bits: int) -> Any:
-    """A uniform random prime of ``bits >= 32`` bits with its two top bits set.
-
-    Rejection sampling, like :func:`hecrypt._gmp.random_prime`, with two
-    filters in front of the full test that never reject a prime: one gcd
-    with the product of the primes below 2^14 (each candidate is above
-    them), then a base-2 Fermat test. Only the rare candidates that pass
-    both get :func:`hecrypt._gmp.is_prime` (BPSW plus Miller-Rabin rounds),
-    which makes key generation about twice as fast with the same output
-    distribution.
-    """
-    top = (1 << (bits - 1)) | (1 << (bits - 2)) | 1
-    sieve = _small_prime_product()
-    while True:
-        candidate = mpz(secrets.randbits(bits) | top)
-        if _gmp.gcd(candidate, sieve) != 1:
-            continue
-        if _gmp.powmod(2, candidate - 1, candidate) != 1:
-            continue
-        if _gmp.is_prime(candidate):
-            return candidate
-
-
 def _prime_pair(n_length: int) -> tuple[Any, Any]:
     """Two distinct primes whose product has exactly ``n_length`` bits."""
     bits_p = n_length // 2
     bits_q = n_length - bits_p
     while True:
         if n_length >= _TINY_KEY_BITS:
-            p, q = _random_prime(bits_p), _random_prime(bits_q)
+            p, q = _gmp.random_prime(bits_p), _gmp.random_prime(bits_q)
         else:
             p, q = _tiny_prime(bits_p), _tiny_prime(bits_q)
         n = p * q
