@@ -597,6 +597,11 @@ def core_section(ctx: BenchContext) -> SectionResult:
         "one warm-up batch; addition rows: median of at least 5 timed loops."
     )
     res.notes.append(
+        f"Batch operations spread over {workers} worker processes; phe uses one core. "
+        "On a shared machine, work from other processes slows the batch paths more than "
+        "phe, so the ratios are only comparable between runs with a low load average."
+    )
+    res.notes.append(
         "Latency rows: median of single calls in this process; phe's column is its "
         "per-value time from the batch loop above (phe encrypts one value per call)."
     )
@@ -620,6 +625,18 @@ def _usable_cores() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover - not on Linux
         return os.cpu_count() or 1
+
+
+def _busy_warning(load: str) -> str:
+    """A warning when other work held a core while the benchmark started."""
+    try:
+        one_minute = float(load.split("/")[0])
+    except ValueError:
+        return ""
+    if one_minute <= 0.5 * _usable_cores():
+        return ""
+    return (" — **busy machine**: other work held CPU time, so the batch paths "
+            "(which need every core) are understated relative to phe (one core)")
 
 
 def _version(dist: str) -> str:
@@ -655,6 +672,8 @@ def machine_info() -> dict[str, str]:
 def _fmt_time(s: float | None) -> str:
     if s is None:
         return "—"
+    if s == 0:
+        return "0"
     if s >= 1:
         return f"{s:.2f} s"
     if s >= 1e-3:
@@ -866,8 +885,8 @@ def run(args: argparse.Namespace) -> int:
         return 2
     machine = machine_info()
     machine["Load average (1/5/15 min)"] = (
-        f"{before} before, {machine['Load average (1/5/15 min)']} after "
-        "(a load above the core count means other work shared the CPU)"
+        f"{before} before, {machine['Load average (1/5/15 min)']} after"
+        + _busy_warning(before)
     )
     date = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     out.write(f"hecrypt bench: {args.bits}-bit key, batch {args.batch}, "
