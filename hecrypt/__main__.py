@@ -81,7 +81,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--features", type=int, default=30, help="features in the record")
     demo.set_defaults(func=_demo)
 
-    from hecrypt import bench
+    from hecrypt import bench, cli
+
+    cli.add_commands(sub)
 
     bench_parser = sub.add_parser("bench", help="benchmark against phe on the same key")
     bench.add_arguments(bench_parser)
