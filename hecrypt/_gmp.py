@@ -270,8 +270,8 @@ class FixedBaseTable:
         row in cache and the Python overhead per step small (about 15%
         faster than independent :meth:`pow` calls at 2048 bits).
         """
-        if not exps:
-            return []
+        if len(exps) < 4:  # slicing digit columns costs more than it saves
+            return [self.pow(e) for e in exps]
         for e in exps:
             if e < 0 or e >> self.exp_bits:
                 raise ValueError("exponent outside the table's range")
