@@ -48,7 +48,7 @@ from hecrypt.paillier.number import EncryptedNumber
 if TYPE_CHECKING:
     from hecrypt.paillier.keys import PrivateKey, PublicKey
 
-__all__ = ["EncryptedTensor", "HANDLED_FUNCTIONS", "concatenate", "stack"]
+__all__ = ["EncryptedTensor", "HANDLED_FUNCTIONS", "concatenate", "matmul", "stack"]
 
 _MUL_HINT = (
     "Paillier cannot multiply two ciphertexts; use the secret-sharing "
@@ -560,24 +560,49 @@ def _reduce_product(
     return res
 
 
-def _contract(cs: np.ndarray, w: np.ndarray, nsq: Any) -> np.ndarray:
-    """``cs @ w`` for ``cs`` (..., k) and ``w`` (k,) or (k, m): one multi-exp per output."""
+def _contract(
+    cs: np.ndarray,
+    w: np.ndarray,
+    nsq: Any,
+    executor: Executor | None = None,
+    progress: parallel.ProgressCallback | None = None,
+) -> np.ndarray:
+    """``cs @ w`` for ``cs`` (..., k) and ``w`` (k,) or (k, m): one multi-exp per output.
+
+    Spread by :func:`hecrypt.paillier.parallel.contract` (``executor=None``
+    there means the default pool for large outputs).
+    """
     k = cs.shape[-1]
     lead = cs.shape[:-1]
     rows = cs.reshape(-1, k).tolist() if cs.size else [[] for _ in range(math.prod(lead))]
     w2 = w.reshape(k, -1)
     cols = [list(w2[:, j].tolist()) for j in range(w2.shape[1])]
+    res = parallel.contract(rows, cols, nsq, executor=executor, progress=progress)
     out = np.empty((len(rows), len(cols)), dtype=object)
-    for i, row in enumerate(rows):
-        for j, col in enumerate(cols):
-            out[i, j] = _gmp.multi_powmod(row, col, nsq)
+    for i, row in enumerate(res):
+        for j, c in enumerate(row):
+            out[i, j] = c
     if w.ndim == 1:
         return out.reshape(lead)
     return out.reshape((*lead, w2.shape[1]))
 
 
-def _matmul(t: EncryptedTensor, w: np.ndarray, *, encrypted: str) -> EncryptedTensor:
-    """``t @ w`` (``encrypted="left"``) or ``w @ t`` (``"right"``) for plaintext ``w``."""
+def _matmul(
+    t: EncryptedTensor,
+    w: np.ndarray,
+    *,
+    encrypted: str,
+    executor: Executor | None = None,
+    progress: parallel.ProgressCallback | None = None,
+    spread: bool = False,
+) -> EncryptedTensor:
+    """``t @ w`` (``encrypted="left"``) or ``w @ t`` (``"right"``) for plaintext ``w``.
+
+    ``executor=None`` runs in-process (the ``@`` operator) unless ``spread``
+    (:func:`matmul`), where it means the default pool for large outputs.
+    """
+    if executor is None and not spread:
+        executor = parallel.SerialExecutor()
     if w.ndim == 0 or t.ndim == 0:
         raise ValueError("matmul: input operand does not have enough dimensions (0-d)")
     if w.ndim > 2:
@@ -593,7 +618,7 @@ def _matmul(t: EncryptedTensor, w: np.ndarray, *, encrypted: str) -> EncryptedTe
                 f"({t.shape[-1]} != {ints.shape[0]})"
             )
         enc = bounds.matmul_plain(t._enc, ints, ws, encrypted="left")
-        out = _contract(t._c, ints, t._pk._nsq)
+        out = _contract(t._c, ints, t._pk._nsq, executor, progress)
         return EncryptedTensor._make(t._pk, out, enc, False)
     # w @ t
     k = t.shape[0]
@@ -603,10 +628,52 @@ def _matmul(t: EncryptedTensor, w: np.ndarray, *, encrypted: str) -> EncryptedTe
         )
     enc = bounds.matmul_plain(t._enc, ints, ws, encrypted="right")
     cs = t._c.T if t.ndim == 2 else t._c  # (j, k) or (k,)
-    out = _contract(cs, ints.T, t._pk._nsq)  # (j, m) / (j,) / (m,) / ()
+    out = _contract(cs, ints.T, t._pk._nsq, executor, progress)  # (j, m) / (j,) / (m,) / ()
     if t.ndim == 2 and ints.ndim == 2:
         out = out.T
     return EncryptedTensor._make(t._pk, out, enc, False)
+
+
+def matmul(
+    a: Any,
+    b: Any,
+    *,
+    executor: Executor | None = None,
+    progress: parallel.ProgressCallback | None = None,
+) -> EncryptedTensor:
+    """``a @ b`` for an encrypted tensor and a plaintext matrix, spread over an executor.
+
+    Same result as the ``@`` operator (which runs in-process), computed as
+    one multi-exponentiation per output element, with the outputs cut into
+    chunks (see :func:`hecrypt.paillier.parallel.contract`). Only public
+    values travel: ciphertexts (compact binary chunks) and the plaintext
+    weights, so any executor may run it.
+
+    Args:
+        a: an :class:`EncryptedTensor` or a plaintext array (at most 2-D).
+        b: a plaintext array (at most 2-D) or an :class:`EncryptedTensor`.
+        executor: where to run; None means the default process pool when
+            there are at least :data:`~hecrypt.paillier.parallel.MIN_PARALLEL_ITEMS`
+            outputs, else in-process.
+        progress: ``progress(done, total)`` in output elements, once per chunk.
+
+    Raises:
+        TypeError: two encrypted operands (use the hybrid multiplication), or
+            no encrypted operand.
+        ValueError: shapes that do not align.
+        EncodingOverflowError: the product could leave the plaintext space.
+    """
+    if isinstance(a, EncryptedTensor) and isinstance(b, (EncryptedTensor, EncryptedNumber)):
+        raise TypeError(_MUL_HINT)
+    if isinstance(b, EncryptedTensor) and isinstance(a, EncryptedNumber):
+        raise TypeError(_MUL_HINT)
+    if isinstance(a, EncryptedTensor) and _is_plain(b):
+        t, w, side = a, _plain_array(b), "left"
+    elif isinstance(b, EncryptedTensor) and _is_plain(a):
+        t, w, side = b, _plain_array(a), "right"
+    else:
+        raise TypeError("matmul needs one EncryptedTensor and one plaintext operand")
+    return _matmul(t, w, encrypted=side, executor=executor, progress=progress, spread=True)
 
 
 def _dot(a: Any, b: Any) -> Any:

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import io
 import multiprocessing
+import pickle
 from collections.abc import Callable, Iterator
-from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from typing import Any, cast
 
 import numpy as np
 import pytest
 
+from hecrypt import _gmp
+from hecrypt._gmp import mpz
 from hecrypt.paillier import EncryptedNumber, PrivateKey, PublicKey, parallel
 
 KeyPair = tuple[PublicKey, PrivateKey]
@@ -259,3 +263,164 @@ def test_kernels_match_textbook(keypair_1024: KeyPair) -> None:
     assert [int(m) for m in parallel.decrypt_chunk(p, q, djn)] == ms
     assert len(parallel.owner_sample_chunk(p, q, [2, 3])) == 5
     assert len(parallel.djn_sample_chunk(n, 40, [1, 1, 1])) == 3
+
+
+# ------------------------------------------------------------------ wire form
+class PicklingExecutor(Executor):
+    """Runs each call after a pickle round trip, as an out-of-process executor
+    would, and records what was sent."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[Any, ...]] = []
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        self.sent.append(args)
+        fn, args = pickle.loads(pickle.dumps((fn, args)))
+        fut: Future[Any] = Future()
+        fut.set_result(pickle.loads(pickle.dumps(fn(*args, **kwargs))))
+        return fut
+
+
+def test_pack_and_unpack() -> None:
+    values = [0, 1, 255, 256, 2**64 - 1, mpz(2) ** 100 + 7]
+    blob = parallel.pack_ints(values, 13)
+    assert len(blob) == 13 * len(values)
+    assert blob[:13] == bytes(13) and blob[13:26] == bytes(12) + b"\x01"
+    out = parallel.unpack_ints(blob, 13)
+    assert out == values and all(isinstance(v, type(mpz(0))) for v in out)
+    assert parallel.pack_ints([], 8) == b"" and parallel.unpack_ints(b"", 8) == []
+    with pytest.raises(OverflowError):
+        parallel.pack_ints([2**104], 13)
+    with pytest.raises(OverflowError):
+        parallel.pack_ints([-1], 13)
+    with pytest.raises(ValueError):
+        parallel.unpack_ints(blob[:-1], 13)
+    with pytest.raises(ValueError):
+        parallel.unpack_ints(blob, 0)
+
+
+def test_in_process_executors(thread_pool: ThreadPoolExecutor) -> None:
+    assert parallel.is_in_process(parallel.SerialExecutor())
+    assert parallel.is_in_process(thread_pool)
+    assert not parallel.is_in_process(PicklingExecutor())
+
+
+@pytest.mark.parametrize("owner", [False, True], ids=["public", "private"])
+def test_chunks_travel_as_fixed_width_blobs(keypair_1024: KeyPair, owner: bool) -> None:
+    pk, sk = keypair_1024
+    width = (pk.n_bits + 7) // 8
+    ex = PicklingExecutor()
+    values = list(range(N_ITEMS))
+    encrypt = sk.encrypt_batch if owner else pk.encrypt_batch
+    cts = encrypt(values, executor=ex)
+    assert sk.decrypt_batch(cts, executor=parallel.SerialExecutor()) == values
+    sizes = []
+    for fn, in_w, out_w, nonce, _common, payload in ex.sent:
+        assert fn is (parallel.owner_encrypt_chunk if owner else parallel.djn_encrypt_chunk)
+        assert (in_w, out_w) == (width, 2 * width)
+        assert isinstance(payload, bytes) and len(payload) % width == 0
+        assert isinstance(nonce, bytes) and len(nonce) == 16
+        sizes.append(len(payload) // width)
+    assert sum(sizes) == N_ITEMS
+    assert len({args[3] for args in ex.sent}) == len(ex.sent)  # a fresh nonce per call
+
+    ex.sent.clear()
+    assert sk.decrypt_batch(cts, executor=ex) == values
+    assert all(args[1:3] == (2 * width, width) for args in ex.sent)
+    assert sum(len(args[5]) for args in ex.sent) == 2 * width * N_ITEMS
+
+
+def test_pool_kernels_over_blobs(keypair_1024: KeyPair) -> None:
+    pk, sk = keypair_1024
+    from hecrypt.paillier import keys
+
+    ex = PicklingExecutor()
+    try:
+        assert pk.precompute(5, executor=ex) == 5
+        assert sk.precompute(4, executor=ex) == 9
+        assert all(isinstance(args[5], list) and args[2] > 0 for args in ex.sent)
+        assert sk.decrypt(pk.encrypt(7)) == 7
+    finally:
+        keys._pools.pop(pk._n, None)
+
+
+def test_unregistered_functions_get_lists_and_a_nonce() -> None:
+    ex = PicklingExecutor()
+    out = parallel.map_chunks(_square_chunk, (1,), list(range(10)), executor=ex)
+    assert out == [1 + x * x for x in range(10)]
+    assert all(args[:3] == (_square_chunk, 0, 0) and isinstance(args[5], list) for args in ex.sent)
+
+
+def test_large_batches_are_cut_into_bounded_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(parallel, "MAX_CHUNK_ITEMS", 7)
+    ex = PicklingExecutor()
+    out = parallel.map_chunks(_square_chunk, (0,), list(range(100)), executor=ex)
+    assert out == [x * x for x in range(100)]
+    assert len(ex.sent) >= 100 // 7 and all(len(args[5]) <= 7 for args in ex.sent)
+
+
+# ------------------------------------------------------------------ contract
+@pytest.mark.parametrize("shape", [(5, 3, 4), (2, 9, 3), (1, 6, 70), (70, 1, 2), (3, 0, 2)])
+def test_contract_equals_multi_exponentiation(
+    keypair_1024: KeyPair, executor: Executor | None, shape: tuple[int, int, int]
+) -> None:
+    pk, _ = keypair_1024
+    n_rows, k, n_cols = shape
+    nsq = pk.nsquare
+    rows = [[pow(3 + i + j, pk.n, nsq) for j in range(k)] for i in range(n_rows)]
+    cols = [[(i * 31 + j * 7) % 23 - 11 for j in range(k)] for i in range(n_cols)]
+    calls: list[tuple[int, int]] = []
+    out = parallel.contract(
+        rows, cols, nsq, executor=executor, progress=lambda d, t: calls.append((d, t))
+    )
+    want = [
+        [_gmp.multi_powmod(row, col, mpz(nsq)) if k else 1 for col in cols] for row in rows
+    ]
+    assert out == want
+    if k:
+        assert calls[-1] == (n_rows * n_cols, n_rows * n_cols)
+        assert [d for d, _ in calls] == sorted(set(d for d, _ in calls))
+
+
+def test_contract_chunks_are_blobs(keypair_1024: KeyPair) -> None:
+    pk, _ = keypair_1024
+    nsq = pk.nsquare
+    rows = [[pow(2 + i + j, pk.n, nsq) for j in range(4)] for i in range(3)]
+    cols = [[j - i for j in range(4)] for i in range(80)]  # wide: columns are split
+    ex = PicklingExecutor()
+    assert parallel.contract(rows, cols, nsq, executor=ex) == parallel.contract(
+        rows, cols, nsq, executor=parallel.SerialExecutor()
+    )
+    width = 2 * ((pk.n_bits + 7) // 8)
+    assert len(ex.sent) > 1
+    for _mod, w, k, by_rows, payload, _cols in ex.sent:
+        assert (w, k, by_rows) == (width, 4, False)
+        assert isinstance(payload, bytes) and len(payload) == 3 * 4 * width
+
+
+def test_contract_empty() -> None:
+    assert parallel.contract([], [[1]], 35) == []
+    assert parallel.contract([[2]], [], 35) == [[]]
+
+
+# ------------------------------------------------------------------ progress bar
+def test_progress_bar() -> None:
+    stream = io.StringIO()
+    bar = parallel.progress_bar("encrypt", stream=stream, width=10)
+    bar(250, 1000)
+    bar(1000, 1000)
+    text = stream.getvalue()
+    assert text.startswith("\rencrypt [##........]  250/1000  25%")
+    assert "\rencrypt [##########] 1000/1000 100%" in text
+    assert text.endswith("s\n") and text.count("\n") == 1
+
+
+def test_progress_bar_drives_a_batch(
+    keypair_1024: KeyPair, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pk, sk = keypair_1024
+    cts = pk.encrypt_batch(list(range(20)), executor=parallel.SerialExecutor(),
+                           progress=parallel.progress_bar("enc"))
+    assert sk.decrypt_batch(cts) == list(range(20))
+    err = capsys.readouterr().err
+    assert err.count("\r") > 1 and err.endswith("\n") and "20/20" in err

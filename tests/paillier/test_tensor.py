@@ -449,3 +449,35 @@ def test_executors_unsigned_and_freshness(keypair_1024: Keys) -> None:
     assert not concatenate([small, small + 0]).is_fresh
     assert not (small + 0).is_fresh and (small + 0).fresh().is_fresh
     assert np.array_equal(sk.decrypt((small * 3).rerandomized()), [3, 6])
+
+
+# ------------------------------------------------------------------ matmul over an executor
+def test_matmul_function_equals_operator(keypair_1024: Keys) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from hecrypt.paillier import SerialExecutor
+    from hecrypt.paillier.tensor import matmul
+
+    x = np.arange(-40, 40, dtype=np.int64).reshape(8, 10)
+    t = enc(keypair_1024, x)
+    w = np.linspace(-2.0, 2.0, 90).reshape(10, 9)
+    want = cast(EncryptedTensor, t @ w)
+    calls: list[tuple[int, int]] = []
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        for ex in (SerialExecutor(), pool, None):  # None: default pool (72 outputs)
+            got = matmul(t, w, executor=ex, progress=lambda d, n: calls.append((d, n)))
+            assert np.array_equal(got.ciphertexts, want.ciphertexts)
+            assert got.encoding == want.encoding and not got.is_fresh
+            assert calls[-1] == (72, 72)
+    left = np.arange(-8, 8).reshape(2, 8)
+    got = matmul(left, t, executor=SerialExecutor())
+    assert np.array_equal(got.ciphertexts, cast(EncryptedTensor, left @ t).ciphertexts)
+    assert np.allclose(dec(keypair_1024, matmul(t[0], w)), x[0] @ w, atol=1e-6)
+    with pytest.raises(TypeError):
+        matmul(t, t)
+    with pytest.raises(TypeError):
+        matmul(x, w)
+    with pytest.raises(TypeError):
+        matmul(t[0, 0], t)
+    with pytest.raises(ValueError):
+        matmul(t, np.ones((3, 3)))
