@@ -16,6 +16,7 @@ from hecrypt.paillier.keys import (
     generate_keypair,
 )
 from hecrypt.paillier.number import EncryptedNumber
+from hecrypt.paillier.packed import PackedTensor
 from hecrypt.paillier.parallel import SerialExecutor
 from hecrypt.paillier.tensor import EncryptedTensor
 
@@ -26,6 +27,7 @@ __all__ = [
     "PrivateKey",
     "EncryptedNumber",
     "EncryptedTensor",
+    "PackedTensor",
     "SerialExecutor",
     "generate_keypair",
 ]

@@ -17,8 +17,10 @@ from hecrypt.encoding import fixedpoint
 from hecrypt.exceptions import InvalidKey, KeyMismatchError
 from hecrypt.paillier import parallel, randomness
 from hecrypt.paillier.number import EncryptedNumber, validate_ciphertext
+from hecrypt.paillier.packed import DEFAULT_PACKED_FRAC_BITS, DEFAULT_WEIGHT_BOUND
 
 if TYPE_CHECKING:
+    from hecrypt.paillier.packed import PackedTensor
     from hecrypt.paillier.tensor import EncryptedTensor
 
 __all__ = [
@@ -247,6 +249,52 @@ class PublicKey:
         rn = self._take_randomness(1)[0]
         c = parallel._finish(self._n, self._nsq, [m], [rn])[0]
         return EncryptedNumber._make(self, c, scale, True)
+
+    def encrypt_packed(
+        self,
+        values: Any,
+        *,
+        slots: int | None = None,
+        frac_bits: int | None = None,
+        value_bound: float | None = None,
+        weight_bound: float = DEFAULT_WEIGHT_BOUND,
+        weight_frac_bits: int = DEFAULT_PACKED_FRAC_BITS,
+        terms: int | None = None,
+        executor: Executor | None = None,
+        progress: parallel.ProgressCallback | None = None,
+    ) -> PackedTensor:
+        """Encrypt records slot-wise for batch scoring (DJN randomness, public key only).
+
+        Ciphertext ``(c, j)`` packs feature ``j`` of ``slots`` consecutive
+        records, so ``packed @ w`` costs one scalar multiplication per feature
+        for all of them (see :mod:`hecrypt.paillier.packed`).
+
+        Args:
+            values: 2-D array, records x features (floats or ints).
+            slots: records per ciphertext; default: as many as the bounds allow.
+            frac_bits: fractional bits of the data (default 20 for floats, 0 for ints).
+            value_bound: public bound on ``|x|``; without it the largest ``|x|``
+                sizes the layout and is revealed by it.
+            weight_bound: bound on ``|w|`` of the weights to be applied.
+            weight_frac_bits: fractional bits of float weights.
+            terms: accumulated products the slots must hold (default: features).
+            executor: where to run (see :mod:`.parallel`).
+            progress: ``progress(done, total)`` callback.
+
+        Raises:
+            EncodingOverflowError: the computation does not fit the key (or
+                ``slots`` slots).
+
+        Leaks: records, features, layout, scale and bound. Security: DJN
+        short-exponent randomness (see :mod:`hecrypt.paillier.randomness`).
+        """
+        from hecrypt.paillier import packed
+
+        return packed.encrypt_public(
+            self, values, slots=slots, frac_bits=frac_bits, value_bound=value_bound,
+            weight_bound=weight_bound, weight_frac_bits=weight_frac_bits, terms=terms,
+            executor=executor, progress=progress,
+        )
 
     def encrypt_batch(
         self,
@@ -512,6 +560,31 @@ class PrivateKey:
         c = parallel.owner_encrypt_chunk(self._p, self._q, [m])[0]
         return EncryptedNumber._make(pk, c, scale, True)
 
+    def encrypt_packed(
+        self,
+        values: Any,
+        *,
+        slots: int | None = None,
+        frac_bits: int | None = None,
+        value_bound: float | None = None,
+        weight_bound: float = DEFAULT_WEIGHT_BOUND,
+        weight_frac_bits: int = DEFAULT_PACKED_FRAC_BITS,
+        terms: int | None = None,
+        executor: Executor | None = None,
+        progress: parallel.ProgressCallback | None = None,
+    ) -> PackedTensor:
+        """:meth:`PublicKey.encrypt_packed` with the key owner's exact CRT randomness.
+
+        The default executor is a local process pool that receives ``p`` and ``q``.
+        """
+        from hecrypt.paillier import packed
+
+        return packed.encrypt_owner(
+            self, values, slots=slots, frac_bits=frac_bits, value_bound=value_bound,
+            weight_bound=weight_bound, weight_frac_bits=weight_frac_bits, terms=terms,
+            executor=executor, progress=progress,
+        )
+
     def encrypt_batch(
         self,
         values: Any,
@@ -579,6 +652,15 @@ class PrivateKey:
     @overload
     def decrypt(
         self,
+        x: PackedTensor,
+        *,
+        executor: Executor | None = None,
+        progress: parallel.ProgressCallback | None = None,
+    ) -> np.ndarray: ...
+
+    @overload
+    def decrypt(
+        self,
         x: EncryptedNumber,
         *,
         executor: Executor | None = None,
@@ -587,7 +669,7 @@ class PrivateKey:
 
     def decrypt(
         self,
-        x: EncryptedNumber | EncryptedTensor,
+        x: EncryptedNumber | EncryptedTensor | PackedTensor,
         *,
         executor: Executor | None = None,
         progress: parallel.ProgressCallback | None = None,
@@ -597,17 +679,20 @@ class PrivateKey:
         Tensors decode through :func:`hecrypt.encoding.bounds.decode_array`
         (float64 for scale > 0, int64 or exact Python ints for scale 0) with
         the CRT kernel spread over ``executor`` (the default receives ``p``
-        and ``q``).
+        and ``q``). A :class:`~hecrypt.paillier.packed.PackedTensor` decrypts
+        to an ndarray of its logical shape (records first), padding dropped.
 
         Raises:
             KeyMismatchError: ``x`` is under another key.
             EncodingOverflowError: the value overflowed the plaintext space (or
                 a tensor element exceeds its tracked bound).
         """
-        from hecrypt.paillier import tensor
+        from hecrypt.paillier import packed, tensor
 
         if isinstance(x, tensor.EncryptedTensor):
             return tensor.decrypt_owner(self, x, executor=executor, progress=progress)
+        if isinstance(x, packed.PackedTensor):
+            return packed.decrypt_owner(self, x, executor=executor, progress=progress)
         x = self._check(x)
         pk = self._pk
         return fixedpoint.decode(int(self._crt_decrypt(x._c)), pk.n, pk._max_int, x._scale)

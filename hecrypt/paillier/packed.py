@@ -1,0 +1,727 @@
+"""Packed encrypted tensors: one ciphertext holds the same feature of k records.
+
+Batch scoring of a linear model ``X @ w (+ b)`` on encrypted records spends
+almost all its time in scalar multiplications of ciphertexts. Packing the
+same feature of ``k`` records into the ``k`` slots of one plaintext (see
+``docs/packing.md`` and :mod:`hecrypt.encoding.packing`) makes one scalar
+multiplication serve ``k`` records: for each chunk of ``k`` records and each
+output, ``packed @ w`` is *one* multi-exponentiation over the features, and
+one decryption returns ``k`` scores. It also divides the bytes on the wire by
+``k``.
+
+Layout of a :class:`PackedTensor` of ``R`` records and ``F`` features::
+
+    chunk c (records c*k .. c*k+k-1), feature j:
+        Enc( x[c*k, j] + x[c*k+1, j] * 2^w + ... + x[c*k+k-1, j] * 2^((k-1) w) )
+
+    ciphertexts: an array of shape (ceil(R / k), F); the last chunk is padded
+    with zero slots, which decryption drops.
+
+Slot width. The client fixes the layout when it encrypts, before it knows the
+weights, from public parameters: the data bound ``value_bound`` (in real
+units; without it, the largest ``|x|`` -- which is then revealed), the
+fractional bits ``frac_bits`` of the data, a weight bound ``weight_bound`` and
+the fractional bits ``weight_frac_bits`` of the weights, and the depth of the
+computation: ``terms`` accumulated products (default: the number of
+features), plus one bit of headroom for a bias as large as the dot product
+itself. With encoded bounds ``B_x = ceil(value_bound * 2^frac_bits)`` and
+``B_w = ceil(weight_bound * 2^weight_frac_bits)``::
+
+    slot_bits = bits(B_x * B_w * terms) + 1 (sign) + 1 (bias headroom)
+    slots     = (n_bits - 2) // slot_bits
+
+(:func:`hecrypt.encoding.packing.layout_for`); a caller who asks for a slot
+count instead gets the widest slot that count allows, and an
+:class:`~hecrypt.exceptions.EncodingOverflowError` if it is narrower than
+that. With the defaults (data within ``2^5``, 20 fractional bits for data
+and weights, ``|w| <= 16``) and 100 features a slot takes 58 bits: 35 records
+per 2048-bit ciphertext, 14.6 encrypted bytes per value.
+
+The layout is a budget, the *check* is exact: ``packed @ w`` computes the
+per-slot bound of the result from the actual encoded weights
+(:func:`hecrypt.encoding.packing.dot_spec`: ``B_x * sum_j |w_j|``) and raises
+before computing if it exceeds the slot; the same holds for ``+ b``.
+
+Precision: data are encoded at ``frac_bits`` (error ``<= 2^-(frac_bits+1)``
+each), float weights at ``weight_frac_bits`` and integers exactly, so a score
+``x . w`` is off by at most ``sum_j (|x_j| e_w + |w_j| e_x + e_x e_w)`` with
+``e_x = 2^-(frac_bits+1)``, ``e_w = 2^-(weight_frac_bits+1)``; a bias is
+encoded at the result's scale (``frac_bits + weight_frac_bits``). The
+defaults give ``e_x = e_w = 2^-21``. Slots are exact integers: packing itself
+adds no error, so the result equals the unpacked
+:class:`~hecrypt.paillier.tensor.EncryptedTensor` path up to the different
+rounding of the weights.
+
+Leaks: the number of records, the number of features (or outputs), the
+layout (slot width and count), the scale and the per-slot bound, and the
+weight scale the client prepared for. A bound derived from the data (no
+``value_bound``) reveals the largest magnitude of the data. Homomorphic
+results are not fresh; :meth:`PackedTensor.to_bytes` re-randomizes them.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Sequence
+from concurrent.futures import Executor
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from hecrypt import _gmp
+from hecrypt.encoding import bounds
+from hecrypt.encoding.packing import PackedSpec, PackingLayout, dot_spec, layout_for
+from hecrypt.exceptions import EncodingOverflowError, KeyMismatchError
+from hecrypt.paillier import parallel
+
+if TYPE_CHECKING:
+    from hecrypt.paillier.keys import PrivateKey, PublicKey
+
+__all__ = [
+    "PackedTensor",
+    "DEFAULT_PACKED_FRAC_BITS",
+    "DEFAULT_WEIGHT_BOUND",
+    "BIAS_HEADROOM",
+    "layout_for_key",
+    "encrypt_public",
+    "encrypt_owner",
+    "decrypt_owner",
+    "dot_chunk",
+]
+
+#: Fractional bits of float data and float weights in packed scoring.
+DEFAULT_PACKED_FRAC_BITS = 20
+#: Bound on ``|w|`` the default layout is sized for (real units).
+DEFAULT_WEIGHT_BOUND = 16.0
+#: Headroom bits of a packed layout: room for a bias as large as the dot product.
+BIAS_HEADROOM = 1
+#: Work (multiplied terms) below which ``@`` runs in-process by default.
+MIN_PARALLEL_TERMS = 4096
+
+_INT64_MAX = (1 << 63) - 1
+
+
+def _nonneg_int(value: Any, name: str, minimum: int = 0) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer, not {type(value).__name__}")
+    value = int(value)
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return value
+
+
+def _encoded_bound(bound: float, frac_bits: int, name: str) -> int:
+    """``ceil(bound * 2**frac_bits)`` for a finite non-negative real ``bound``."""
+    if isinstance(bound, bool) or not isinstance(bound, numbers.Real):
+        raise TypeError(f"{name} must be a real number, not {type(bound).__name__}")
+    b = float(bound)
+    if not math.isfinite(b) or b < 0:
+        raise ValueError(f"{name} must be a finite non-negative number")
+    p, q = b.as_integer_ratio()
+    return -((-p << frac_bits) // q)
+
+
+def _layout(
+    n_bits: int, x_bound: int, w_bound: int, terms: int, slots: int | None
+) -> PackingLayout:
+    """The packed layout for encoded bounds (narrowest slot, or widest for ``slots``)."""
+    need = layout_for(x_bound, w_bound, terms, n_bits, headroom=BIAS_HEADROOM)
+    if slots is None:
+        return need
+    slots = _nonneg_int(slots, "slots", 1)
+    width = (n_bits - 2) // slots
+    if width < need.slot_bits:
+        raise EncodingOverflowError(
+            f"{slots} slots of {width} bits do not fit the computation: a slot needs "
+            f"{need.slot_bits} bits (data, weights, {terms} terms, sign and bias headroom); "
+            f"at most {need.slots} slots fit a {n_bits}-bit key with these bounds"
+        )
+    value_bits = need.slot_bits - 1 - BIAS_HEADROOM
+    return PackingLayout(width, slots, headroom=width - 1 - value_bits)
+
+
+def layout_for_key(
+    public_key: PublicKey,
+    *,
+    value_bound: float,
+    features: int,
+    weight_bound: float = DEFAULT_WEIGHT_BOUND,
+    frac_bits: int = DEFAULT_PACKED_FRAC_BITS,
+    weight_frac_bits: int = DEFAULT_PACKED_FRAC_BITS,
+    terms: int | None = None,
+    slots: int | None = None,
+) -> PackingLayout:
+    """The slot layout ``encrypt_packed`` uses for these public parameters.
+
+    So that nobody has to compute slot widths: the layout holds
+    ``sum_(j < terms) w_j x_j + b`` for ``|x_j| <= value_bound`` at
+    ``frac_bits``, ``|w_j| <= weight_bound`` at ``weight_frac_bits`` and a
+    bias no larger than the dot product (see the module documentation).
+
+    Args:
+        public_key: the key (only its size matters).
+        value_bound: bound on ``|x|`` in real units.
+        features: number of features of a record.
+        weight_bound: bound on ``|w|`` in real units.
+        frac_bits: fractional bits of the data.
+        weight_frac_bits: fractional bits of float weights.
+        terms: accumulated products (default ``features``).
+        slots: a slot count to use (the widest slot it allows is returned);
+            default: as many slots as the narrowest sufficient slot gives.
+
+    Raises:
+        EncodingOverflowError: the computation does not fit (even one slot,
+            or the requested count).
+        ValueError: a negative or non-finite parameter.
+    """
+    frac_bits = _nonneg_int(frac_bits, "frac_bits")
+    weight_frac_bits = _nonneg_int(weight_frac_bits, "weight_frac_bits")
+    features = _nonneg_int(features, "features", 1)
+    terms = features if terms is None else _nonneg_int(terms, "terms", 1)
+    x_bound = _encoded_bound(value_bound, frac_bits, "value_bound")
+    w_bound = _encoded_bound(weight_bound, weight_frac_bits, "weight_bound")
+    return _layout(public_key.n_bits, x_bound, w_bound, terms, slots)
+
+
+# ---------------------------------------------------------------- kernels
+def dot_chunk(
+    nsq: Any, columns: Sequence[Sequence[int]], rows: Sequence[Sequence[Any]]
+) -> list[Any]:
+    """Low-level kernel: for each row of ciphertexts, one multi-exponentiation per column.
+
+    Module-level (and on plain integers) so that any executor can pickle it.
+    Returns one list of ``len(columns)`` ciphertexts per row.
+    """
+    m = _gmp.mpz(nsq)
+    return [[_gmp.multi_powmod(row, col, m) for col in columns] for row in rows]
+
+
+def _auto_executor(rows: int, work: int) -> Executor:
+    if rows >= 2 and work >= MIN_PARALLEL_TERMS and parallel._workers() >= 2:
+        return parallel.default_executor()
+    return parallel.SerialExecutor()
+
+
+def _frozen(cs: np.ndarray) -> np.ndarray:
+    cs.flags.writeable = False
+    return cs
+
+
+def _obj2d(rows: Sequence[Sequence[Any]], cols: int) -> np.ndarray:
+    out = np.empty((len(rows), cols), dtype=object)
+    for i, row in enumerate(rows):
+        for j, c in enumerate(row):
+            out[i, j] = c
+    return out
+
+
+def _is_int_weights(arr: np.ndarray) -> bool:
+    if arr.dtype.kind in "iu":
+        return True
+    return arr.dtype.kind == "O" and all(
+        isinstance(v, numbers.Integral) and not isinstance(v, bool)
+        for v in arr.reshape(-1).tolist()
+    )
+
+
+# ---------------------------------------------------------------- the tensor
+class PackedTensor:
+    """Encrypted records packed slot-wise: ciphertext ``(c, j)`` holds column ``j`` of
+    records ``c*k .. c*k+k-1``.
+
+    Build one with ``public_key.encrypt_packed(X)`` or
+    ``private_key.encrypt_packed(X)`` (``X`` of shape records x features);
+    score with ``packed @ w`` (``w`` of shape features, or features x outputs)
+    and ``+ b``; decrypt with ``private_key.decrypt(result)``, which returns an
+    ndarray of shape ``(records,)`` or ``(records, outputs)``.
+
+    Every slot value ``v`` stands for ``v / 2**scale`` and satisfies
+    ``|v| <= spec.bound <= layout.slot_limit``.
+
+    Leaks: the number of records and of columns, the layout, the scale, the
+    per-slot bound and the weight scale (see :mod:`.packed`). Nothing about
+    the values.
+    """
+
+    __slots__ = ("_c", "_fresh", "_pk", "_records", "_scale", "_spec", "_vector", "_wfrac")
+
+    _pk: PublicKey
+    _c: np.ndarray
+    _spec: PackedSpec
+    _records: int
+    _scale: int
+    _wfrac: int
+    _vector: bool
+    _fresh: bool
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        raise TypeError(
+            "build a PackedTensor with public_key.encrypt_packed(X) or "
+            "PackedTensor.from_bytes(...)"
+        )
+
+    @classmethod
+    def _make(
+        cls,
+        pk: PublicKey,
+        cs: np.ndarray,
+        spec: PackedSpec,
+        records: int,
+        scale: int,
+        weight_frac_bits: int,
+        vector: bool,
+        fresh: bool,
+    ) -> PackedTensor:
+        obj = object.__new__(cls)
+        set_ = object.__setattr__
+        set_(obj, "_pk", pk)
+        set_(obj, "_c", _frozen(cs))
+        set_(obj, "_spec", spec)
+        set_(obj, "_records", int(records))
+        set_(obj, "_scale", int(scale))
+        set_(obj, "_wfrac", int(weight_frac_bits))
+        set_(obj, "_vector", bool(vector))
+        set_(obj, "_fresh", bool(fresh))
+        return obj
+
+    def _like(self, cs: np.ndarray, spec: PackedSpec | None = None, *, scale: int | None = None,
+              vector: bool | None = None, fresh: bool = False) -> PackedTensor:
+        return PackedTensor._make(
+            self._pk, cs, self._spec if spec is None else spec, self._records,
+            self._scale if scale is None else scale, self._wfrac,
+            self._vector if vector is None else vector, fresh,
+        )
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError("PackedTensor is immutable")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError("PackedTensor is immutable")
+
+    # ------------------------------------------------------------ properties
+    @property
+    def public_key(self) -> PublicKey:
+        """The key every ciphertext is encrypted under."""
+        return self._pk
+
+    @property
+    def layout(self) -> PackingLayout:
+        """Slot width and count (public)."""
+        return self._spec.layout
+
+    @property
+    def spec(self) -> PackedSpec:
+        """Layout, slots in use per ciphertext and per-slot bound (public)."""
+        return self._spec
+
+    @property
+    def slots(self) -> int:
+        """Records per ciphertext."""
+        return self._spec.layout.slots
+
+    @property
+    def records(self) -> int:
+        """Number of records (public)."""
+        return self._records
+
+    @property
+    def scale(self) -> int:
+        """Fractional bits of every slot value."""
+        return self._scale
+
+    @property
+    def bound(self) -> int:
+        """Tracked bound on every encoded slot value."""
+        return self._spec.bound
+
+    @property
+    def weight_frac_bits(self) -> int:
+        """Fractional bits used for float weights in :meth:`dot`."""
+        return self._wfrac
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """Logical shape: ``(records,)`` or ``(records, columns)``."""
+        if self._vector:
+            return (self._records,)
+        return (self._records, int(self._c.shape[1]))
+
+    @property
+    def ndim(self) -> int:
+        """1 for one value per record, 2 for several."""
+        return 1 if self._vector else 2
+
+    @property
+    def ciphertexts(self) -> np.ndarray:
+        """Read-only object array (chunks x columns) of the raw ciphertexts."""
+        return self._c
+
+    @property
+    def is_fresh(self) -> bool:
+        """True for fresh encryptions; False for homomorphic results."""
+        return self._fresh
+
+    def __len__(self) -> int:
+        return self._records
+
+    def __repr__(self) -> str:
+        return (
+            f"<PackedTensor shape={self.shape} slots={self.slots}x{self.layout.slot_bits} bits "
+            f"scale=2^-{self._scale} bound={self.bound.bit_length()} bits "
+            f"key={self._pk.fingerprint}>"
+        )
+
+    def __bool__(self) -> bool:
+        raise TypeError("the truth value of an encrypted tensor is unknown; decrypt it first")
+
+    def __array__(self, *args: Any, **kwargs: Any) -> Any:
+        raise TypeError(
+            "refusing to convert a PackedTensor to a numpy array: decrypt it with the "
+            "private key, or use .ciphertexts for the raw values"
+        )
+
+    # numpy operands on the left defer to our reflected operators (or fail).
+    __array_ufunc__ = None
+
+    def __reduce__(self) -> Any:
+        raise TypeError("pickle is not supported: use to_bytes() / from_bytes()")
+
+    # ------------------------------------------------------------ scoring
+    def dot(
+        self,
+        w: Any,
+        *,
+        executor: Executor | None = None,
+        progress: parallel.ProgressCallback | None = None,
+    ) -> PackedTensor:
+        """``X @ w`` for plaintext weights: one multi-exponentiation per chunk and output.
+
+        Float weights are encoded at :attr:`weight_frac_bits`, integer weights
+        exactly; the result's scale is ``scale + weight scale``. The per-slot
+        bound of every output (``bound * sum_j |w_j|``) is checked before
+        anything is computed.
+
+        Args:
+            w: 1-D weights (one per column) for one score per record, or a 2-D
+                matrix (columns x outputs) for several.
+            executor: where the chunks run; default: the local process pool
+                when the work is large, else in-process.
+            progress: ``progress(done, total)`` over chunks.
+
+        Returns:
+            A packed tensor of shape ``(records,)`` or ``(records, outputs)``.
+
+        Raises:
+            ValueError: a 1-D packed tensor, or weights of the wrong shape.
+            TypeError: encrypted or boolean weights.
+            EncodingOverflowError: a result slot could exceed its width.
+
+        Leaks: nothing about the weights to the holder of the ciphertexts;
+        the result's bound (public) depends on ``sum |w|``.
+        """
+        if isinstance(w, PackedTensor) or hasattr(w, "ciphertexts"):
+            raise TypeError(
+                "Paillier cannot multiply two ciphertexts; use the secret-sharing "
+                "multiplication of hecrypt.hybrid for ciphertext x ciphertext"
+            )
+        if self._vector:
+            raise ValueError(
+                "a packed tensor of one value per record has no feature axis to contract"
+            )
+        arr = np.asarray(w)
+        if arr.dtype == np.bool_:
+            raise TypeError("boolean weights are refused: convert them to int first")
+        if arr.ndim not in (1, 2):
+            raise ValueError("packed @ w needs 1-D or 2-D weights")
+        cols = int(self._c.shape[1])
+        if arr.shape[0] != cols:
+            raise ValueError(
+                f"matmul: shapes {self.shape} and {arr.shape} are not aligned "
+                f"({cols} != {arr.shape[0]})"
+            )
+        ws = 0 if _is_int_weights(arr) else self._wfrac
+        ints = bounds.encode_weights(arr, ws).reshape(cols, -1)
+        columns = [[int(v) for v in ints[:, j].tolist()] for j in range(ints.shape[1])]
+        specs = [self._spec] * cols
+        bound = 0
+        for col in columns:  # refuse before computing anything
+            bound = max(bound, dot_spec(specs, col).bound)
+        spec = PackedSpec(self.layout, self._spec.count, bound)
+        rows = self._c.tolist()
+        if executor is None:
+            executor = _auto_executor(len(rows), len(rows) * cols * len(columns))
+        out = parallel.map_chunks(
+            dot_chunk, (self._pk._nsq, columns), rows, executor=executor, progress=progress
+        )
+        return self._like(_obj2d(out, len(columns)), spec, scale=self._scale + ws,
+                          vector=arr.ndim == 1)
+
+    def __matmul__(self, other: Any) -> Any:
+        if isinstance(other, (numbers.Number, np.ndarray, list, tuple)):
+            return self.dot(other)
+        return NotImplemented
+
+    # ------------------------------------------------------------ additions
+    def _add_plain(self, b: Any, sign: int) -> PackedTensor:
+        arr = np.asarray(b)
+        if arr.dtype == np.bool_:
+            raise TypeError("boolean operands are refused: convert them to int first")
+        if arr.dtype.kind not in "iufO":
+            raise TypeError(f"cannot add an array of dtype {arr.dtype} to a packed tensor")
+        cols = int(self._c.shape[1])
+        if arr.ndim > 1 or (arr.ndim == 1 and arr.shape[0] != cols) or (
+            arr.ndim == 1 and self._vector
+        ):
+            raise ValueError(
+                f"a packed tensor of shape {self.shape} takes a scalar"
+                + ("" if self._vector else f" or one value per column ({cols})")
+                + f", not shape {arr.shape}; the same value is added to every record"
+            )
+        ints = bounds.encode_weights(arr, self._scale).reshape(-1).tolist()
+        consts = [sign * int(v) for v in (ints if len(ints) == cols else ints * cols)]
+        spec = self._spec
+        bound = 0
+        for c in consts:  # refuse before computing anything
+            bound = max(bound, spec.add_constant(c).bound)
+        out_spec = PackedSpec(self.layout, spec.count, bound)
+        pk = self._pk
+        n, nsq = pk._n, pk._nsq
+        ks = [_gmp.mpz(self.layout.pack([c] * spec.count)) % n for c in consts]
+        out = np.empty(self._c.shape, dtype=object)
+        for i, row in enumerate(self._c.tolist()):
+            for j, (c, k) in enumerate(zip(row, ks)):
+                # c * (1 + k n) = c + n (k c mod n)  (mod n^2)
+                v = c + n * (k * c % n)
+                out[i, j] = v - nsq if v >= nsq else v
+        return self._like(out, out_spec)
+
+    def _add_packed(self, other: PackedTensor, sign: int) -> PackedTensor:
+        if other._pk is not self._pk and other._pk != self._pk:
+            raise KeyMismatchError(
+                f"cannot add packed tensors under different keys ({self._pk.fingerprint} "
+                f"and {other._pk.fingerprint})"
+            )
+        if other.shape != self.shape or other.layout != self.layout:
+            raise ValueError("packed tensors must share shape and layout to be added")
+        if other._scale != self._scale:
+            raise ValueError(
+                f"packed tensors at scales 2^{self._scale} and 2^{other._scale} cannot be "
+                "added: slots are not rescaled implicitly"
+            )
+        spec = self._spec.add(other._spec)
+        nsq = self._pk._nsq
+        b = other._c
+        if sign < 0:
+            b = np.vectorize(lambda c: _gmp.invert(c, nsq), otypes=[object])(b)
+        return self._like(np.asarray((self._c * b) % nsq, dtype=object), spec)
+
+    def __add__(self, other: Any) -> Any:
+        """``+ b``: a scalar or one bias per column added to every record's slot,
+        encoded at this tensor's scale; or another packed tensor (same key,
+        shape, layout and scale). Checked before computing."""
+        if isinstance(other, PackedTensor):
+            return self._add_packed(other, 1)
+        if isinstance(other, (numbers.Real, np.ndarray, list, tuple)) and not isinstance(
+            other, bool
+        ):
+            return self._add_plain(other, 1)
+        return NotImplemented
+
+    __radd__ = __add__
+
+    def __sub__(self, other: Any) -> Any:
+        if isinstance(other, PackedTensor):
+            return self._add_packed(other, -1)
+        if isinstance(other, (numbers.Real, np.ndarray, list, tuple)) and not isinstance(
+            other, bool
+        ):
+            return self._add_plain(other, -1)
+        return NotImplemented
+
+    def __neg__(self) -> PackedTensor:
+        nsq = self._pk._nsq
+        out = np.vectorize(lambda c: _gmp.invert(c, nsq), otypes=[object])(self._c)
+        return self._like(np.asarray(out, dtype=object), self._spec.negate())
+
+    # ------------------------------------------------------------ freshness
+    def rerandomized(self) -> PackedTensor:
+        """Fresh ciphertexts of the same slots (DJN randomness or the key's pool)."""
+        pk = self._pk
+        flat = self._c.reshape(-1).tolist()
+        rs = pk._take_randomness(len(flat))
+        nsq = pk._nsq
+        out = np.empty(len(flat), dtype=object)
+        out[:] = [c * r % nsq for c, r in zip(flat, rs)]
+        return self._like(out.reshape(self._c.shape), fresh=True)
+
+    def fresh(self) -> PackedTensor:
+        """``self`` if fresh, else :meth:`rerandomized` (what leaves the process)."""
+        return self if self._fresh else self.rerandomized()
+
+    # ------------------------------------------------------------ serialization
+    def to_bytes(self, *, rerandomize: bool = True) -> bytes:
+        """Binary form (see :func:`hecrypt.paillier.serialization.packed_tensor_to_bytes`).
+
+        Leaks: key fingerprint, records, columns, layout, scales and bound.
+        """
+        from hecrypt.paillier import serialization
+
+        return serialization.packed_tensor_to_bytes(self, rerandomize=rerandomize)
+
+    @classmethod
+    def from_bytes(cls, data: bytes, public_key: PublicKey) -> PackedTensor:
+        """Load and validate a packed tensor written by :meth:`to_bytes`."""
+        from hecrypt.paillier import serialization
+
+        return serialization.packed_tensor_from_bytes(data, public_key)
+
+
+# ---------------------------------------------------------------- keys' entry points
+def _prepare(
+    pk: PublicKey,
+    values: Any,
+    slots: int | None,
+    frac_bits: int | None,
+    value_bound: float | None,
+    weight_bound: float,
+    weight_frac_bits: int,
+    terms: int | None,
+) -> tuple[list[Any], PackedSpec, int, int, int]:
+    """Encode, size the layout and pack: ``(residues, spec, records, cols, scale)``."""
+    arr = np.asarray(values)
+    if arr.ndim != 2:
+        raise ValueError(
+            f"encrypt_packed takes a 2-D array (records x features), not {arr.ndim}-D; "
+            "use X.reshape(1, -1) for a single record"
+        )
+    records, cols = (int(d) for d in arr.shape)
+    if records == 0 or cols == 0:
+        raise ValueError("encrypt_packed needs at least one record and one feature")
+    if frac_bits is None:
+        ints_in = arr.dtype.kind in "iu"
+        frac_bits = 0 if ints_in else DEFAULT_PACKED_FRAC_BITS
+    frac_bits = _nonneg_int(frac_bits, "frac_bits")
+    weight_frac_bits = _nonneg_int(weight_frac_bits, "weight_frac_bits")
+    terms = cols if terms is None else _nonneg_int(terms, "terms", 1)
+    w_bound = _encoded_bound(weight_bound, weight_frac_bits, "weight_bound")
+    ints, enc = bounds.encode_array(arr, frac_bits, pk.max_int, value_bound=value_bound)
+    layout = _layout(pk.n_bits, enc.bound, w_bound, terms, slots)
+    k = layout.slots
+    spec = PackedSpec(layout, min(records, k), enc.bound)
+    w = layout.slot_bits
+    n = pk._n
+    residues: list[Any] = []
+    for start in range(0, records, k):
+        for column in ints[start : start + k].T.tolist():
+            p = 0
+            for v in reversed(column):
+                p = (p << w) + v
+            residues.append(_gmp.mpz(p) % n)
+    return residues, spec, records, cols, enc.scale
+
+
+def encrypt_public(
+    pk: PublicKey,
+    values: Any,
+    *,
+    slots: int | None = None,
+    frac_bits: int | None = None,
+    value_bound: float | None = None,
+    weight_bound: float = DEFAULT_WEIGHT_BOUND,
+    weight_frac_bits: int = DEFAULT_PACKED_FRAC_BITS,
+    terms: int | None = None,
+    executor: Executor | None = None,
+    progress: parallel.ProgressCallback | None = None,
+) -> PackedTensor:
+    """Pack and encrypt with DJN randomness (see :meth:`PublicKey.encrypt_packed`)."""
+    ms, spec, records, cols, scale = _prepare(
+        pk, values, slots, frac_bits, value_bound, weight_bound, weight_frac_bits, terms
+    )
+    cs = pk._encrypt_residues(ms, executor, progress)
+    return PackedTensor._make(pk, _obj2d([cs[i : i + cols] for i in range(0, len(cs), cols)],
+                                         cols),
+                              spec, records, scale, weight_frac_bits, False, True)
+
+
+def encrypt_owner(
+    sk: PrivateKey,
+    values: Any,
+    *,
+    slots: int | None = None,
+    frac_bits: int | None = None,
+    value_bound: float | None = None,
+    weight_bound: float = DEFAULT_WEIGHT_BOUND,
+    weight_frac_bits: int = DEFAULT_PACKED_FRAC_BITS,
+    terms: int | None = None,
+    executor: Executor | None = None,
+    progress: parallel.ProgressCallback | None = None,
+) -> PackedTensor:
+    """Pack and encrypt with the key owner's CRT randomness (see
+    :meth:`PrivateKey.encrypt_packed`)."""
+    pk = sk.public_key
+    ms, spec, records, cols, scale = _prepare(
+        pk, values, slots, frac_bits, value_bound, weight_bound, weight_frac_bits, terms
+    )
+    cs = parallel.map_chunks(
+        parallel.owner_encrypt_chunk, (sk._p, sk._q), ms, executor=executor, progress=progress
+    )
+    return PackedTensor._make(pk, _obj2d([cs[i : i + cols] for i in range(0, len(cs), cols)],
+                                         cols),
+                              spec, records, scale, weight_frac_bits, False, True)
+
+
+def decrypt_owner(
+    sk: PrivateKey,
+    t: PackedTensor,
+    *,
+    executor: Executor | None = None,
+    progress: parallel.ProgressCallback | None = None,
+) -> np.ndarray:
+    """Decrypt and unpack to an ndarray of ``t.shape`` (see :meth:`PrivateKey.decrypt`).
+
+    float64 for a positive scale (each value correctly rounded), int64 (or
+    exact Python ints for very wide slots) at scale 0. Padding slots are
+    dropped.
+
+    Raises:
+        KeyMismatchError: ``t`` is under another key.
+        EncodingOverflowError: a slot is not a valid packing or exceeds the
+            tracked bound (the data was not produced by the checked operations).
+    """
+    pk = sk.public_key
+    if t._pk is not pk and t._pk != pk:
+        raise KeyMismatchError(
+            f"packed tensor encrypted under key {t._pk.fingerprint}, not {pk.fingerprint}"
+        )
+    cols = int(t._c.shape[1])
+    ms = parallel.map_chunks(
+        parallel.decrypt_chunk, (sk._p, sk._q), t._c.reshape(-1).tolist(),
+        executor=executor, progress=progress,
+    )
+    layout, count, bound = t.layout, t._spec.count, t._spec.bound
+    n = pk.n
+    table: list[list[int]] = [[] for _ in range(cols)]
+    for i, m in enumerate(ms):
+        vals = layout.unpack(int(m), count, n)
+        if any(abs(v) > bound for v in vals):
+            raise EncodingOverflowError(
+                "a decrypted slot exceeds its tracked bound: the packed tensor was not "
+                "produced by the bounded operations its spec describes"
+            )
+        table[i % cols].extend(vals)
+    records = t._records
+    columns = [col[:records] for col in table]
+    scale = t._scale
+    out: np.ndarray
+    if scale > 0:
+        div = 1 << scale
+        out = np.array([[v / div for v in col] for col in columns], dtype=np.float64)
+    elif bound <= _INT64_MAX:
+        out = np.array(columns, dtype=np.int64)
+    else:
+        out = np.empty((cols, records), dtype=object)
+        for j, col in enumerate(columns):
+            out[j, :] = col
+    out = out.T
+    return out.reshape(records) if t._vector else np.ascontiguousarray(out)
