@@ -29,6 +29,7 @@ from hecrypt.paillier import (
     PublicKey,
     generate_keypair,
 )
+from hecrypt.scoring import ScoringClient
 
 __version__ = "0.1.0"
 
@@ -39,6 +40,7 @@ __all__ = [
     "PrivateKey",
     "EncryptedNumber",
     "EncryptedTensor",
+    "ScoringClient",
     "HecryptError",
     "KeyMismatchError",
     "EncodingOverflowError",

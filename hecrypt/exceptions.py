@@ -14,6 +14,10 @@ __all__ = [
     "InvalidCiphertext",
     "InvalidKey",
     "ProtocolError",
+    "ModelFormatError",
+    "UnsupportedModelError",
+    "InvalidFeatures",
+    "FeatureMismatchError",
 ]
 
 
@@ -39,3 +43,19 @@ class InvalidKey(HecryptError, ValueError):
 
 class ProtocolError(HecryptError, RuntimeError):
     """A two-party protocol received a message it cannot accept."""
+
+
+class ModelFormatError(HecryptError, ValueError):
+    """A saved model file is malformed, inconsistent, or of an unknown version."""
+
+
+class UnsupportedModelError(HecryptError, TypeError):
+    """A model cannot be scored privately (not linear), or lacks the requested output."""
+
+
+class InvalidFeatures(HecryptError, ValueError):
+    """Input records are not a finite 2-D numeric array within the public value bound."""
+
+
+class FeatureMismatchError(InvalidFeatures):
+    """Records have another number of features than the model expects."""

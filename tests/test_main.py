@@ -10,7 +10,12 @@ import pytest
 from hecrypt.__main__ import main
 
 
-def test_demo_runs_end_to_end_and_matches_plaintext() -> None:
+def _row(out: str, name: str) -> list[str]:
+    line = next(ln for ln in out.splitlines() if ln.startswith(f"  {name}  "))
+    return line[len(name) + 2 :].split()
+
+
+def test_demo_scores_real_data_privately_and_matches_plaintext() -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "hecrypt", "demo"],
         capture_output=True,
@@ -18,12 +23,23 @@ def test_demo_runs_end_to_end_and_matches_plaintext() -> None:
         timeout=300,
         check=False,
     )
-    assert proc.returncode == 0, proc.stderr
+    assert proc.returncode == 0, proc.stdout + proc.stderr
     out = proc.stdout
     assert "2048-bit key pair" in out
-    assert "all results match the plaintext computation" in out
-    diff = float(out.split("difference")[1].split()[0])
-    assert diff < 1e-6
+    assert "all encrypted predictions match the plaintext model" in out
+    # records, max |plain - enc|, metric, plaintext, encrypted, ms/record, bytes sent, back
+    reg = _row(out, "diabetes")
+    assert reg[0] == "111" and reg[2] == "R^2"
+    assert float(reg[1]) < 1e-5  # predictions are around 150: relative error < 1e-7
+    assert abs(float(reg[3]) - float(reg[4])) < 1e-4 and float(reg[4]) > 0.3
+    cls = _row(out, "breast cancer")
+    assert cls[0] == "143" and cls[2] == "accuracy"
+    assert float(cls[1]) < 1e-6  # class probabilities
+    assert cls[3] == cls[4] and float(cls[4]) > 0.9
+    for row in (reg, cls):
+        assert 0 < float(row[5]) < 1000
+        sent, back = (int(v.replace(",", "")) for v in row[6:8])
+        assert sent > back > 512  # at least one 2048-bit ciphertext each way
 
 
 def test_no_command_prints_help_and_fails(capsys: pytest.CaptureFixture[str]) -> None:

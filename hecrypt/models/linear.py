@@ -1,0 +1,618 @@
+"""Linear and logistic regression scored on encrypted features with plaintext weights.
+
+A :class:`LinearModel` holds a weight matrix ``coef`` of shape
+``(n_outputs, n_features)`` and an ``intercept`` of shape ``(n_outputs,)``;
+its scores are ``X @ coef.T + intercept``. Which outputs the scores stand for
+is public information, kept in a :class:`ModelInfo`:
+
+* regression: the scores are the predictions (one per target);
+* binary classification: one score (the logit of ``classes[1]``), as
+  scikit-learn's ``decision_function``; ``predict`` picks ``classes[1]`` when
+  the score is ``> 0``, ``predict_proba`` is ``[1 - sigmoid(z), sigmoid(z)]``;
+* multiclass classification: one score per class; ``predict`` is the arg max,
+  ``predict_proba`` the softmax (multinomial logistic regression) or the
+  normalized one-vs-rest sigmoids (``proba="sigmoid"``), as scikit-learn.
+
+The server computes the scores on ciphertexts (:meth:`LinearModel.score_encrypted`):
+one plaintext-weighted sum of ciphertexts per score, no decryption, no private
+key. The client turns the decrypted scores into predictions with
+:func:`scores_to_predictions` and :func:`scores_to_proba`, which need only the
+:class:`ModelInfo` -- never the weights.
+
+Precision: features are encoded with ``frac_bits`` fractional bits (32 by
+default) and the weights and intercept with 32 and 64, so a decrypted score
+differs from the float64 result by at most
+``2**-33 * (sum_i |x_i| + sum_i |w_i|) + 2**-65`` plus float64 rounding.
+
+Leaks: to the server, the shape of the encrypted batch and its public
+encoding (scale, bound); to the client, the scores and the model's public
+description (task, feature count, classes). A client that can query scores can
+reconstruct a linear model's weights from ``n_features + 1`` queries: hiding
+the weights from a querying client is not a goal of private scoring.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Sequence
+from dataclasses import dataclass
+from os import PathLike
+from typing import Any
+
+import numpy as np
+
+from hecrypt.exceptions import (
+    FeatureMismatchError,
+    InvalidFeatures,
+    UnsupportedModelError,
+)
+from hecrypt.paillier.packed import PackedTensor
+from hecrypt.paillier.tensor import EncryptedTensor
+
+__all__ = [
+    "TASKS",
+    "PROBA_FUNCTIONS",
+    "ModelInfo",
+    "LinearModel",
+    "from_arrays",
+    "check_features",
+    "scores_to_predictions",
+    "scores_to_proba",
+    "sigmoid",
+    "softmax",
+]
+
+#: The tasks a :class:`ModelInfo` may describe.
+TASKS = ("regression", "classification")
+#: How class probabilities come from scores (``None``: no probabilities).
+PROBA_FUNCTIONS = ("sigmoid", "softmax")
+
+_CLASS_KINDS = {"b": "bool", "i": "int", "u": "int", "f": "float", "U": "str", "O": "str"}
+
+
+def _class_kind(classes: np.ndarray) -> str:
+    kind = _CLASS_KINDS.get(classes.dtype.kind)
+    if kind is None:
+        raise UnsupportedModelError(
+            f"class labels of dtype {classes.dtype} are not supported (use ints, floats, "
+            "strings or booleans)"
+        )
+    if kind == "str" and not all(isinstance(v, str) for v in classes.tolist()):
+        raise UnsupportedModelError("object class labels must all be strings")
+    return kind
+
+
+def _classes_array(values: Sequence[Any] | np.ndarray) -> np.ndarray:
+    arr = np.asarray(list(values))
+    if arr.dtype.kind == "O":
+        arr = arr.astype(str)
+    return arr
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """The public description of a model: what a client needs, and no weights.
+
+    The server publishes it (in process: :attr:`LinearModel.info`; over a
+    network: :meth:`to_dict` as JSON) so that the client can check its records
+    and interpret the decrypted scores.
+
+    Attributes:
+        task: ``"regression"`` or ``"classification"``.
+        n_features: features per record.
+        n_outputs: scores per record (targets, 1 for a binary classifier, or
+            the number of classes).
+        classes: class labels in scikit-learn's ``classes_`` order
+            (classification), else ``None``.
+        proba: ``"sigmoid"``, ``"softmax"`` or ``None`` (no probabilities;
+            always ``None`` for regression).
+        single_output: regression only: ``predict`` returns a 1-D array
+            (the estimator was fitted on a 1-D target).
+        feature_names: names of the features in order, when known.
+        weight_l1_bound: a public bound on ``sum_j |w_j| + |b|`` over every
+            output, rounded up to a power of two (clients size packed slots
+            with it; it reveals the order of magnitude of the weights), or
+            ``None``.
+
+    Raises:
+        ValueError: inconsistent fields.
+    """
+
+    task: str
+    n_features: int
+    n_outputs: int
+    classes: tuple[Any, ...] | None = None
+    proba: str | None = None
+    single_output: bool = True
+    feature_names: tuple[str, ...] | None = None
+    weight_l1_bound: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.weight_l1_bound is not None:
+            wb = self.weight_l1_bound
+            if isinstance(wb, bool) or not isinstance(wb, numbers.Real) or not (
+                math.isfinite(float(wb)) and float(wb) > 0
+            ):
+                raise ValueError("weight_l1_bound must be a positive finite number")
+            object.__setattr__(self, "weight_l1_bound", float(wb))
+        if self.task not in TASKS:
+            raise ValueError(f"task must be one of {TASKS}, not {self.task!r}")
+        for name in ("n_features", "n_outputs"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, numbers.Integral) or int(v) < 1:
+                raise ValueError(f"{name} must be a positive integer, not {v!r}")
+            object.__setattr__(self, name, int(v))
+        if self.feature_names is not None:
+            names = tuple(self.feature_names)
+            if len(names) != self.n_features or not all(isinstance(s, str) for s in names):
+                raise ValueError("feature_names must be n_features strings")
+            object.__setattr__(self, "feature_names", names)
+        if self.task == "regression":
+            if self.classes is not None or self.proba is not None:
+                raise ValueError("a regression model has no classes and no probabilities")
+            if self.single_output and self.n_outputs != 1:
+                raise ValueError("single_output needs exactly one output")
+            return
+        if self.classes is None:
+            raise ValueError("a classifier needs its class labels")
+        labels = tuple(self.classes)
+        object.__setattr__(self, "classes", labels)
+        arr = _classes_array(labels)
+        _class_kind(arr)
+        if len(labels) < 2 or len(np.unique(arr)) != len(labels):
+            raise ValueError("a classifier needs at least two distinct class labels")
+        expected = 1 if len(labels) == 2 else len(labels)
+        if self.n_outputs != expected:
+            raise ValueError(
+                f"a classifier with {len(labels)} classes has {expected} score(s) per record, "
+                f"not {self.n_outputs}"
+            )
+        if self.proba is not None and self.proba not in PROBA_FUNCTIONS:
+            raise ValueError(f"proba must be one of {PROBA_FUNCTIONS} or None, not {self.proba!r}")
+        object.__setattr__(self, "single_output", False)
+
+    @property
+    def is_classifier(self) -> bool:
+        """True for a classification model."""
+        return self.task == "classification"
+
+    @property
+    def classes_array(self) -> np.ndarray | None:
+        """The class labels as a numpy array (as scikit-learn's ``classes_``)."""
+        return None if self.classes is None else _classes_array(self.classes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (used by the model file format and network services)."""
+        classes = None
+        if self.classes is not None:
+            arr = _classes_array(self.classes)
+            classes = {"dtype": _class_kind(arr), "values": arr.tolist()}
+        return {
+            "task": self.task,
+            "n_features": self.n_features,
+            "n_outputs": self.n_outputs,
+            "classes": classes,
+            "proba": self.proba,
+            "single_output": self.single_output,
+            "feature_names": None if self.feature_names is None else list(self.feature_names),
+            "weight_l1_bound": self.weight_l1_bound,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelInfo:
+        """Validate and load a dict written by :meth:`to_dict`.
+
+        Raises:
+            ModelFormatError: a field is missing, unknown or invalid.
+        """
+        from hecrypt.models import fileformat
+
+        return fileformat.info_from_dict(data)
+
+
+def _as_float_matrix(x: Any, what: str) -> np.ndarray:
+    arr = np.array(x, dtype=np.float64)
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{what} must be finite (no NaN or infinity)")
+    return arr
+
+
+class LinearModel:
+    """A linear model (regression, or logistic/linear classification) with plaintext weights.
+
+    Build one with :func:`hecrypt.models.from_sklearn`, :func:`from_arrays` or
+    :func:`hecrypt.models.load`; give it to a :class:`hecrypt.ScoringClient`
+    (in process) or to a scoring service. The object is immutable.
+
+    Args:
+        coef: weights, shape ``(n_outputs, n_features)`` or ``(n_features,)``
+            for one output.
+        intercept: one per output (a scalar for one output); default 0.
+        classes: class labels for a classifier (``None``: a regressor).
+        proba: ``"sigmoid"``, ``"softmax"`` or ``None``; classifiers only.
+        single_output: regression: ``predict`` returns 1-D (default: when
+            ``coef`` is 1-D).
+        feature_names: optional names of the features.
+        description: free text kept in the saved file (e.g. the source estimator).
+
+    Raises:
+        ValueError: shapes that do not fit, or non-finite weights.
+    """
+
+    __slots__ = ("_coef", "_description", "_info", "_intercept")
+
+    _coef: np.ndarray
+    _intercept: np.ndarray
+    _info: ModelInfo
+    _description: str
+
+    def __init__(
+        self,
+        coef: Any,
+        intercept: Any = 0.0,
+        *,
+        classes: Sequence[Any] | np.ndarray | None = None,
+        proba: str | None = None,
+        single_output: bool | None = None,
+        feature_names: Sequence[str] | None = None,
+        description: str = "",
+    ) -> None:
+        w = _as_float_matrix(coef, "coef")
+        if w.ndim == 1:
+            w = w.reshape(1, -1)
+            single = True if single_output is None else bool(single_output)
+        elif w.ndim == 2:
+            single = False if single_output is None else bool(single_output)
+        else:
+            raise ValueError(f"coef must be 1-D or 2-D, not of shape {w.shape}")
+        if w.shape[0] < 1 or w.shape[1] < 1:
+            raise ValueError(f"coef of shape {w.shape} has no weights")
+        b = _as_float_matrix(intercept, "intercept")
+        if b.ndim == 0:
+            b = np.full(w.shape[0], float(b))
+        b = b.reshape(-1)
+        if b.shape != (w.shape[0],):
+            raise ValueError(
+                f"intercept of shape {b.shape} does not match {w.shape[0]} output(s) of coef"
+            )
+        names = None if feature_names is None else tuple(feature_names)
+        l1 = _l1_bound(w, b)
+        if classes is not None:
+            labels = _classes_array(np.asarray(classes).reshape(-1)).tolist()
+            info = ModelInfo(
+                "classification", w.shape[1], w.shape[0], tuple(labels), proba, False, names, l1
+            )
+        else:
+            info = ModelInfo("regression", w.shape[1], w.shape[0], None, proba, single, names, l1)
+        w.flags.writeable = False
+        b.flags.writeable = False
+        object.__setattr__(self, "_coef", w)
+        object.__setattr__(self, "_intercept", b)
+        object.__setattr__(self, "_info", info)
+        object.__setattr__(self, "_description", str(description))
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError("LinearModel is immutable")
+
+    def __reduce__(self) -> Any:
+        raise TypeError("pickle is not supported: use save() / hecrypt.models.load()")
+
+    # ------------------------------------------------------------ properties
+    @property
+    def coef(self) -> np.ndarray:
+        """Read-only weights, shape ``(n_outputs, n_features)``."""
+        return self._coef
+
+    @property
+    def intercept(self) -> np.ndarray:
+        """Read-only intercepts, shape ``(n_outputs,)``."""
+        return self._intercept
+
+    @property
+    def info(self) -> ModelInfo:
+        """The public description (no weights) that a client receives."""
+        return self._info
+
+    @property
+    def description(self) -> str:
+        """Free text about the model's origin."""
+        return self._description
+
+    @property
+    def n_features(self) -> int:
+        """Features per record."""
+        return self._info.n_features
+
+    @property
+    def n_outputs(self) -> int:
+        """Scores per record."""
+        return self._info.n_outputs
+
+    @property
+    def classes(self) -> np.ndarray | None:
+        """Class labels (classifiers), else ``None``."""
+        return self._info.classes_array
+
+    @property
+    def is_classifier(self) -> bool:
+        """True for a classifier."""
+        return self._info.is_classifier
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, LinearModel)
+            and other._info == self._info
+            and np.array_equal(other._coef, self._coef)
+            and np.array_equal(other._intercept, self._intercept)
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        kind = self._info.task
+        if self._info.classes is not None:
+            kind += f", {len(self._info.classes)} classes"
+        return f"<LinearModel {kind}, {self.n_features} features, {self.n_outputs} output(s)>"
+
+    # ------------------------------------------------------------ server side
+    def score_encrypted(self, batch: Any) -> Any:
+        """Scores of encrypted records: ``batch @ coef.T + intercept`` on ciphertexts.
+
+        This is the server's whole computation; it needs no private key.
+
+        Args:
+            batch: an :class:`~hecrypt.EncryptedTensor` of shape ``(n_features,)``
+                (one record) or ``(n, n_features)``, or a
+                :class:`~hecrypt.paillier.packed.PackedTensor` of records.
+
+        Returns:
+            Encrypted scores of shape ``(n_outputs,)`` or ``(n, n_outputs)``
+            (for a packed batch: packed scores). They are homomorphic results,
+            not fresh: re-randomize before they leave the process (the scorers
+            of :mod:`hecrypt.scoring` do).
+
+        Raises:
+            FeatureMismatchError: the records have another number of features.
+            InvalidFeatures: a tensor of another rank.
+            TypeError: not an encrypted batch.
+            EncodingOverflowError: the scores could exceed the plaintext space.
+        """
+        if isinstance(batch, PackedTensor):
+            if batch.ndim != 2:
+                raise InvalidFeatures(
+                    f"a packed batch is (records, n_features), not {batch.shape}"
+                )
+            self._check_width(batch.shape[-1])
+            return batch @ self._coef.T + self._intercept
+        if not isinstance(batch, EncryptedTensor):
+            raise TypeError(
+                "expected an encrypted batch (EncryptedTensor or PackedTensor), not "
+                f"{type(batch).__name__}"
+            )
+        if batch.ndim not in (1, 2):
+            raise InvalidFeatures(
+                f"an encrypted batch is (n_features,) or (records, n_features), not {batch.shape}"
+            )
+        self._check_width(batch.shape[-1])
+        return batch @ self._coef.T + self._intercept
+
+    def _check_width(self, width: int) -> None:
+        if width != self.n_features:
+            raise FeatureMismatchError(
+                f"records have {width} features, but the model expects {self.n_features}"
+            )
+
+    # ------------------------------------------------------------ plaintext reference
+    def decision_function_plaintext(self, X: Any) -> np.ndarray:
+        """Scores of plaintext records, ``X @ coef.T + intercept`` in float64.
+
+        The reference the encrypted path is checked against; shape ``(n,)``
+        for one output, else ``(n, n_outputs)`` (as scikit-learn).
+
+        Raises:
+            InvalidFeatures: ``X`` is not a finite 2-D numeric array.
+            FeatureMismatchError: wrong number of features.
+        """
+        x = check_features(X, self.n_features)
+        return _squeeze(self._info, x @ self._coef.T + self._intercept)
+
+    def predict_plaintext(self, X: Any) -> np.ndarray:
+        """Predictions for plaintext records (as scikit-learn's ``predict``)."""
+        x = check_features(X, self.n_features)
+        return scores_to_predictions(self._info, x @ self._coef.T + self._intercept)
+
+    def predict_proba_plaintext(self, X: Any) -> np.ndarray:
+        """Class probabilities for plaintext records (as scikit-learn's ``predict_proba``)."""
+        x = check_features(X, self.n_features)
+        return scores_to_proba(self._info, x @ self._coef.T + self._intercept)
+
+    # ------------------------------------------------------------ files
+    def save(self, path: str | PathLike[str]) -> None:
+        """Write the model to ``path`` in the hecrypt linear model format (JSON).
+
+        The format is documented in ``docs/formats.md`` ("Linear model file");
+        floats are written in their shortest exact decimal form, so a loaded
+        model scores exactly like this one.
+        """
+        from hecrypt.models import fileformat
+
+        fileformat.save(self, path)
+
+    def to_json(self) -> str:
+        """The model file's text (see :meth:`save`)."""
+        from hecrypt.models import fileformat
+
+        return fileformat.dumps(self)
+
+
+def _l1_bound(w: np.ndarray, b: np.ndarray) -> float:
+    """``max_k (sum_j |w_kj| + |b_k|)`` with a margin for encoding, up to a power of two."""
+    l1 = float(np.max(np.abs(w).sum(axis=1) + np.abs(b)))
+    l1 = l1 * (1 + 2.0**-20) + w.shape[1] * 2.0**-32
+    if not math.isfinite(l1):
+        raise ValueError("the weights are too large to score (their sum overflows a float)")
+    return float(2.0 ** math.ceil(math.log2(max(l1, 2.0**-30))))
+
+
+def from_arrays(
+    coef: Any,
+    intercept: Any = 0.0,
+    *,
+    classes: Sequence[Any] | np.ndarray | None = None,
+    proba: str | None = "auto",
+    feature_names: Sequence[str] | None = None,
+    description: str = "",
+) -> LinearModel:
+    """A :class:`LinearModel` from numpy arrays.
+
+    Args:
+        coef: ``(n_features,)`` for one output or ``(n_outputs, n_features)``.
+            A binary classifier has one row (the logit of ``classes[1]``); a
+            multiclass classifier one row per class.
+        intercept: scalar or one per output.
+        classes: class labels for a classifier; ``None`` for a regressor.
+        proba: classifiers: ``"auto"`` (default) is ``"sigmoid"`` for two
+            classes and ``"softmax"`` (multinomial) for more; ``"sigmoid"``
+            with more classes means normalized one-vs-rest; ``None`` disables
+            probabilities.
+        feature_names: optional names of the features.
+        description: free text kept in the saved file.
+
+    Raises:
+        ValueError: inconsistent shapes, non-finite weights, or ``proba`` for a
+            regressor.
+    """
+    if proba == "auto":
+        if classes is None:
+            proba = None
+        else:
+            proba = "sigmoid" if len(np.asarray(classes).reshape(-1)) == 2 else "softmax"
+    return LinearModel(
+        coef, intercept, classes=classes, proba=proba, feature_names=feature_names,
+        description=description,
+    )
+
+
+# ---------------------------------------------------------------- client side
+def check_features(X: Any, n_features: int) -> np.ndarray:
+    """Validate records: a finite 2-D numeric array with ``n_features`` columns.
+
+    Returns:
+        ``X`` as float64, shape ``(n, n_features)`` with ``n >= 1``.
+
+    Raises:
+        InvalidFeatures: not 2-D, no records, not numeric, NaN or infinity.
+        FeatureMismatchError: another number of features.
+    """
+    try:
+        arr = np.asarray(X)
+    except Exception as exc:  # ragged lists and the like
+        raise InvalidFeatures(f"records must form a numeric 2-D array ({exc})") from None
+    if arr.ndim != 2:
+        hint = " (for one record use X.reshape(1, -1))" if arr.ndim == 1 else ""
+        raise InvalidFeatures(
+            f"records must be a 2-D array (records x features), got {arr.ndim}-D "
+            f"shape {arr.shape}{hint}"
+        )
+    if arr.dtype.kind not in "biuf":
+        try:
+            arr = arr.astype(np.float64)
+        except (TypeError, ValueError):
+            raise InvalidFeatures(
+                f"records must be numeric, not of dtype {arr.dtype}"
+            ) from None
+    if arr.shape[1] != n_features:
+        raise FeatureMismatchError(
+            f"X has {arr.shape[1]} features per record, but the model expects {n_features}"
+        )
+    if arr.shape[0] == 0:
+        raise InvalidFeatures("X has no records (shape (0, n_features))")
+    x = arr.astype(np.float64)
+    if not np.all(np.isfinite(x)):
+        raise InvalidFeatures(
+            "X contains NaN or infinity: impute or drop missing values before scoring"
+        )
+    return x
+
+
+def sigmoid(z: np.ndarray) -> np.ndarray:
+    """The logistic function, without overflow warnings for large ``|z|``."""
+    z = np.asarray(z, dtype=np.float64)
+    with np.errstate(over="ignore", under="ignore"):  # exp(-z) = inf gives exactly 0
+        return 1.0 / (1.0 + np.exp(-z))
+
+
+def softmax(z: np.ndarray) -> np.ndarray:
+    """Row-wise softmax of a 2-D array (max-shifted, as scikit-learn)."""
+    z = np.asarray(z, dtype=np.float64)
+    with np.errstate(under="ignore"):
+        e = np.exp(z - z.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def _scores_2d(info: ModelInfo, scores: Any) -> np.ndarray:
+    s = np.asarray(scores, dtype=np.float64)
+    if s.ndim == 1 and info.n_outputs == 1:
+        s = s.reshape(-1, 1)
+    if s.ndim != 2 or s.shape[1] != info.n_outputs:
+        raise ValueError(
+            f"scores of shape {s.shape} do not match {info.n_outputs} output(s) per record"
+        )
+    return s
+
+
+def _squeeze(info: ModelInfo, scores: np.ndarray) -> np.ndarray:
+    if info.n_outputs == 1 and (info.single_output or info.is_classifier):
+        return scores.reshape(-1)
+    return scores
+
+
+def scores_to_predictions(info: ModelInfo, scores: Any) -> np.ndarray:
+    """Predictions from decrypted scores, as scikit-learn's ``predict``.
+
+    Regression: the scores (1-D for a single-output model). Classification:
+    ``classes[score > 0]`` for a binary model, ``classes[argmax]`` otherwise.
+    """
+    s = _scores_2d(info, scores)
+    if not info.is_classifier:
+        return _squeeze(info, s)
+    classes = info.classes_array
+    if classes is None:  # pragma: no cover - ModelInfo guarantees classes
+        raise UnsupportedModelError("a classifier without classes")
+    if s.shape[1] == 1:
+        idx = (s[:, 0] > 0).astype(np.intp)
+    else:
+        idx = s.argmax(axis=1)
+    return classes[idx]
+
+
+def scores_to_proba(info: ModelInfo, scores: Any) -> np.ndarray:
+    """Class probabilities from decrypted scores, as scikit-learn's ``predict_proba``.
+
+    ``sigmoid``: ``[1 - p, p]`` for a binary model, normalized one-vs-rest
+    sigmoids for more classes. ``softmax``: the row-wise softmax.
+
+    Raises:
+        UnsupportedModelError: a regressor, or a classifier without probabilities.
+    """
+    if not info.is_classifier:
+        raise UnsupportedModelError(
+            "a regression model has no class probabilities: use predict()"
+        )
+    if info.proba is None:
+        raise UnsupportedModelError(
+            "this classifier has no probability model (only decision scores and labels)"
+        )
+    s = _scores_2d(info, scores)
+    if info.proba == "softmax":
+        return softmax(s)
+    p = sigmoid(s)
+    if p.shape[1] == 1:
+        return np.hstack([1.0 - p, p])
+    total = p.sum(axis=1, keepdims=True)
+    zero = total[:, 0] == 0
+    if np.any(zero):
+        p[zero, :] = 1.0
+        total[zero] = p.shape[1]
+    return p / total

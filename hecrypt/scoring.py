@@ -1,0 +1,485 @@
+"""Private scoring: the client encrypts, the server scores, the client decrypts.
+
+The protocol has three steps and two parties::
+
+    client                                   server (holds the model, no private key)
+    ------                                   ------
+    X -> encrypt with its key pair
+         encrypted batch, public key  ---->  scorer.score(public_key, encrypted_batch)
+                                             = batch @ coef.T + intercept, re-randomized
+                          encrypted scores  <----
+    decrypt -> scores -> labels / probabilities
+
+:class:`ScoringClient` is the client. It talks to any *scorer*: an object
+with an :attr:`~Scorer.info` (the model's public :class:`~hecrypt.models.ModelInfo`)
+and a :meth:`~Scorer.score` method (:class:`Scorer`). The client does not care
+how the scorer reaches the model: :class:`InProcessScorer` holds it in the same
+process (and still passes every message through its binary wire form, so that
+bytes are counted and the wire path is the one exercised); a network scorer
+sends the same bytes over HTTP.
+
+Batches of two or more records are *packed* (:mod:`hecrypt.paillier.packed`:
+one ciphertext holds the same feature of many records, so one encryption,
+one scalar multiplication and one decryption serve them all); a single record
+goes as an :class:`~hecrypt.EncryptedTensor` of its features. Both paths
+encode the features at the same scale and the weights at 32 fractional bits,
+so they produce bit-identical scores.
+
+Leaks (see docs/scoring.md for the threat model): the server learns the key
+size and fingerprint, the number of records and of features, the packing
+layout, and the public ``value_bound`` -- nothing about the values. The
+client learns the scores and the model's public description.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from hecrypt.encoding.fixedpoint import DEFAULT_FRAC_BITS
+from hecrypt.exceptions import (
+    InvalidFeatures,
+    InvalidKey,
+    KeyMismatchError,
+    ProtocolError,
+)
+from hecrypt.models.linear import (
+    LinearModel,
+    ModelInfo,
+    check_features,
+    scores_to_predictions,
+    scores_to_proba,
+)
+from hecrypt.paillier.keys import DEFAULT_KEY_BITS, PrivateKey, PublicKey, generate_keypair
+from hecrypt.paillier.packed import PackedTensor
+from hecrypt.paillier.tensor import EncryptedTensor
+
+__all__ = [
+    "DEFAULT_VALUE_BOUND",
+    "WEIGHT_FRAC_BITS",
+    "Scorer",
+    "InProcessScorer",
+    "Traffic",
+    "ScoringReport",
+    "ScoringClient",
+    "open_scorer",
+]
+
+#: Public bound on ``|x|`` a client declares by default (real units).
+DEFAULT_VALUE_BOUND = 2.0**32
+#: Fractional bits of the weights in both scoring paths.
+WEIGHT_FRAC_BITS = DEFAULT_FRAC_BITS
+#: Prefixes of a scoring service address (as opposed to a model file path).
+URL_PREFIXES = ("http://", "https://")
+
+
+@runtime_checkable
+class Scorer(Protocol):
+    """The server side of private scoring, as the client sees it.
+
+    Implementations hold (or reach) a model and never a private key.
+    """
+
+    @property
+    def info(self) -> ModelInfo:
+        """The model's public description (no weights)."""
+        ...
+
+    def score(self, public_key: PublicKey, encrypted_batch: Any) -> Any:
+        """Encrypted scores of an encrypted batch (fresh ciphertexts under ``public_key``).
+
+        Args:
+            public_key: the client's public key.
+            encrypted_batch: an ``EncryptedTensor`` of shape ``(n_features,)``
+                or a ``PackedTensor`` of shape ``(records, n_features)``.
+
+        Returns:
+            Encrypted scores of the same kind: ``(n_outputs,)`` or
+            ``(records, n_outputs)``.
+        """
+        ...
+
+
+@dataclass
+class Traffic:
+    """Bytes and requests between a client and a scorer (from the client's side)."""
+
+    requests: int = 0
+    bytes_sent: int = 0
+    bytes_received: int = 0
+
+
+def _refuse_private(public_key: Any) -> PublicKey:
+    if isinstance(public_key, PrivateKey):
+        raise TypeError(
+            "a scorer takes the client's public key; the private key never leaves the client"
+        )
+    if not isinstance(public_key, PublicKey):
+        raise TypeError(f"expected a hecrypt PublicKey, not {type(public_key).__name__}")
+    return public_key
+
+
+class InProcessScorer:
+    """A scorer that holds the model in this process (the server side, in process).
+
+    It never holds a private key. With ``wire=True`` (default) the request and
+    the response go through their binary forms (``to_bytes`` / ``from_bytes``,
+    with full validation on loading), exactly as they would over a network;
+    :attr:`traffic` counts those bytes (the public key is counted once per key).
+    The scores are re-randomized before they are returned, so the client
+    cannot relate them to its own ciphertexts.
+
+    Args:
+        model: the :class:`~hecrypt.models.LinearModel` to score with.
+        wire: pass messages through bytes (default) or hand objects over.
+    """
+
+    def __init__(self, model: LinearModel, *, wire: bool = True) -> None:
+        if not isinstance(model, LinearModel):
+            raise TypeError(f"expected a hecrypt LinearModel, not {type(model).__name__}")
+        self._model = model
+        self._wire = bool(wire)
+        self._keys_seen: set[str] = set()
+        self.traffic = Traffic()
+
+    @property
+    def info(self) -> ModelInfo:
+        """The model's public description."""
+        return self._model.info
+
+    def __repr__(self) -> str:
+        return f"<InProcessScorer {self._model!r}>"
+
+    def score(self, public_key: PublicKey, encrypted_batch: Any) -> Any:
+        """Score an encrypted batch: ``batch @ coef.T + intercept``, re-randomized.
+
+        Raises:
+            TypeError: a private key, or not an encrypted batch.
+            KeyMismatchError: the batch is under another key.
+            FeatureMismatchError: the batch has another number of features.
+            InvalidCiphertext: a malformed request (``wire=True``).
+        """
+        pk = _refuse_private(public_key)
+        if not isinstance(encrypted_batch, (EncryptedTensor, PackedTensor)):
+            raise TypeError(
+                f"expected an encrypted batch, not {type(encrypted_batch).__name__}"
+            )
+        batch: Any = encrypted_batch
+        if batch.public_key != pk:
+            raise KeyMismatchError(
+                f"the batch is encrypted under key {batch.public_key.fingerprint}, "
+                f"not {pk.fingerprint}"
+            )
+        kind: Any = type(batch)
+        self.traffic.requests += 1
+        if self._wire:
+            if pk.fingerprint not in self._keys_seen:
+                self.traffic.bytes_sent += len(pk.to_bytes())
+                self._keys_seen.add(pk.fingerprint)
+            request = batch.to_bytes()
+            self.traffic.bytes_sent += len(request)
+            batch = kind.from_bytes(request, pk)
+        scores = self._model.score_encrypted(batch).rerandomized()
+        if not self._wire:
+            return scores
+        response = scores.to_bytes(rerandomize=False)  # fresh already
+        self.traffic.bytes_received += len(response)
+        return type(scores).from_bytes(response, pk)
+
+
+def open_scorer(target: Any) -> Any:
+    """The scorer for a model, a model file, a scorer, or a service URL.
+
+    Raises:
+        NotImplementedError: a URL (``http://``/``https://``) when this version
+            has no network scorer.
+        TypeError: anything else that is not a model or a scorer.
+    """
+    if isinstance(target, LinearModel):
+        return InProcessScorer(target)
+    if isinstance(target, str) and target.lower().startswith(URL_PREFIXES):
+        return _open_url(target)
+    if isinstance(target, (str, os.PathLike)):
+        from hecrypt import models
+
+        return InProcessScorer(models.load(target))
+    if isinstance(target, Scorer):
+        return target
+    raise TypeError(
+        "expected a LinearModel, a model file path, a scorer or a service URL, not "
+        f"{type(target).__name__}"
+    )
+
+
+def _open_url(url: str) -> Any:
+    """A network scorer for ``url`` (the scoring service's client)."""
+    raise NotImplementedError(
+        f"scoring over the network ({url}) needs the scoring service, which this version "
+        "of hecrypt does not include yet; pass a model or a model file for in-process scoring"
+    )
+
+
+@dataclass(frozen=True)
+class ScoringReport:
+    """What one call of a :class:`ScoringClient` cost.
+
+    Attributes:
+        records: records scored.
+        path: ``"packed"`` (a batch), ``"single"`` (one record) or
+            ``"tensor"`` (a batch without packing).
+        ciphertexts_sent: ciphertexts in the request.
+        ciphertexts_received: ciphertexts in the response.
+        bytes_sent: request bytes (client to server) as the scorer counted them.
+        bytes_received: response bytes (server to client).
+        encrypt_seconds: client-side encryption.
+        score_seconds: the scorer call (server work and transport).
+        decrypt_seconds: client-side decryption and decoding.
+    """
+
+    records: int
+    path: str
+    ciphertexts_sent: int
+    ciphertexts_received: int
+    bytes_sent: int
+    bytes_received: int
+    encrypt_seconds: float
+    score_seconds: float
+    decrypt_seconds: float
+
+    @property
+    def seconds(self) -> float:
+        """Total time of the call."""
+        return self.encrypt_seconds + self.score_seconds + self.decrypt_seconds
+
+    @property
+    def seconds_per_record(self) -> float:
+        """Total time divided by the records."""
+        return self.seconds / max(self.records, 1)
+
+
+class ScoringClient:
+    """Score records privately: encrypt here, score on the server, decrypt here.
+
+    Args:
+        model_or_url: a :class:`~hecrypt.models.LinearModel`, the path of a
+            saved model file (both scored in process by an
+            :class:`InProcessScorer`), a scorer object (:class:`Scorer`), or
+            the URL of a scoring service.
+        public_key: the client's public key (optional with ``private_key``).
+        private_key: the client's private key; with neither key a fresh key
+            pair of ``key_bits`` bits is generated.
+        key_bits: size of a generated key pair (default 2048).
+        insecure_small_keys: allow keys below 2048 bits (tests only).
+        value_bound: a public bound on ``|x|`` of every feature (real units).
+            The server sees this bound, not one derived from the data; records
+            beyond it are refused before anything is encrypted.
+        frac_bits: fractional bits of the encoded features (default 32).
+        packing: pack batches (default); ``False`` sends batches unpacked.
+        executor: where encryption and decryption run (see
+            :mod:`hecrypt.paillier.parallel`; the default local pool receives
+            the private key).
+
+    Raises:
+        InvalidKey: a public key without its private key.
+        KeyMismatchError: keys that do not belong together.
+    """
+
+    def __init__(
+        self,
+        model_or_url: Any,
+        public_key: PublicKey | None = None,
+        private_key: PrivateKey | None = None,
+        *,
+        key_bits: int = DEFAULT_KEY_BITS,
+        insecure_small_keys: bool = False,
+        value_bound: float = DEFAULT_VALUE_BOUND,
+        frac_bits: int = DEFAULT_FRAC_BITS,
+        packing: bool = True,
+        executor: Executor | None = None,
+    ) -> None:
+        if private_key is None:
+            if public_key is not None:
+                raise InvalidKey(
+                    "a public key without its private key: the client decrypts the scores, "
+                    "so it needs its private key (or neither key, for a fresh pair)"
+                )
+            public_key, private_key = generate_keypair(
+                key_bits, insecure_small_keys=insecure_small_keys
+            )
+        if not isinstance(private_key, PrivateKey):
+            raise TypeError(f"expected a hecrypt PrivateKey, not {type(private_key).__name__}")
+        if public_key is None:
+            public_key = private_key.public_key
+        if public_key != private_key.public_key:
+            raise KeyMismatchError(
+                f"public key {public_key.fingerprint} does not belong to the private key "
+                f"({private_key.public_key.fingerprint})"
+            )
+        vb = float(value_bound)
+        if not (np.isfinite(vb) and vb > 0):
+            raise ValueError("value_bound must be a positive finite number")
+        if isinstance(frac_bits, bool) or not isinstance(frac_bits, int) or frac_bits < 0:
+            raise ValueError("frac_bits must be a non-negative integer")
+        self._pk = public_key
+        self._sk = private_key
+        self._scorer = open_scorer(model_or_url)
+        self._value_bound = vb
+        self._frac_bits = frac_bits
+        self._packing = bool(packing)
+        self._executor = executor
+        self._last: ScoringReport | None = None
+
+    # ------------------------------------------------------------ properties
+    @property
+    def public_key(self) -> PublicKey:
+        """The client's public key (sent to the scorer)."""
+        return self._pk
+
+    @property
+    def private_key(self) -> PrivateKey:
+        """The client's private key (secret: it never leaves the client)."""
+        return self._sk
+
+    @property
+    def scorer(self) -> Any:
+        """The scorer this client talks to."""
+        return self._scorer
+
+    @property
+    def info(self) -> ModelInfo:
+        """The model's public description, as the scorer publishes it."""
+        info = self._scorer.info
+        if not isinstance(info, ModelInfo):
+            raise ProtocolError("the scorer's model description is not a ModelInfo")
+        return info
+
+    @property
+    def value_bound(self) -> float:
+        """The public bound on ``|x|`` declared to the server."""
+        return self._value_bound
+
+    @property
+    def classes_(self) -> np.ndarray | None:
+        """Class labels of a classifier (as scikit-learn), else ``None``."""
+        return self.info.classes_array
+
+    @property
+    def last_report(self) -> ScoringReport | None:
+        """Cost of the last call (``None`` before the first)."""
+        return self._last
+
+    def __repr__(self) -> str:
+        return f"<ScoringClient key={self._pk.fingerprint} scorer={self._scorer!r}>"
+
+    # ------------------------------------------------------------ scoring
+    def decision_function(self, X: Any) -> np.ndarray:
+        """Decrypted scores of the records ``X`` (2-D, raw features).
+
+        Returns:
+            Shape ``(n,)`` for a single-output model, else ``(n, n_outputs)``:
+            logits for classifiers (as scikit-learn's ``decision_function``),
+            predictions for regressors.
+
+        Raises:
+            InvalidFeatures: ``X`` is not a finite 2-D numeric array, or exceeds
+                the public ``value_bound``.
+            FeatureMismatchError: another number of features than the model's.
+        """
+        info = self.info
+        z = self._scores(X, info)
+        if info.n_outputs == 1 and (info.single_output or info.is_classifier):
+            return z.reshape(-1)
+        return z
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Predictions for ``X``: values (regression) or class labels (classification).
+
+        Follows scikit-learn's ``predict``: labels are taken from ``classes_``.
+        Raises as :meth:`decision_function`.
+        """
+        info = self.info
+        return scores_to_predictions(info, self._scores(X, info))
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Class probabilities for ``X``, shape ``(n, n_classes)`` (as scikit-learn).
+
+        Raises:
+            UnsupportedModelError: the model is a regressor or has no
+                probability model.
+            InvalidFeatures, FeatureMismatchError: as :meth:`decision_function`.
+        """
+        info = self.info
+        if not info.is_classifier or info.proba is None:
+            scores_to_proba(info, np.zeros((1, info.n_outputs)))  # raises the reason
+        return scores_to_proba(info, self._scores(X, info))
+
+    def _scores(self, X: Any, info: ModelInfo) -> np.ndarray:
+        x = check_features(X, info.n_features)
+        biggest = float(np.max(np.abs(x)))
+        if biggest > self._value_bound:
+            raise InvalidFeatures(
+                f"a feature of magnitude {biggest:.6g} exceeds the public value_bound "
+                f"{self._value_bound:.6g}; create the client with a larger value_bound"
+            )
+        n = x.shape[0]
+        sk, pk, ex = self._sk, self._pk, self._executor
+        t0 = time.perf_counter()
+        batch: Any
+        if n == 1:
+            path = "single"
+            batch = sk.encrypt(
+                x[0], frac_bits=self._frac_bits, value_bound=self._value_bound, executor=ex
+            )
+        elif self._packing and info.weight_l1_bound is not None:
+            # terms=1 with the L1 bound of the weights (bias included) as the
+            # weight bound: the slots hold |x| * sum |w| + |b| with room to spare
+            path = "packed"
+            batch = sk.encrypt_packed(
+                x, frac_bits=self._frac_bits, value_bound=self._value_bound,
+                weight_bound=info.weight_l1_bound, weight_frac_bits=WEIGHT_FRAC_BITS, terms=1,
+                executor=ex,
+            )
+        else:
+            path = "tensor"
+            batch = sk.encrypt(
+                x, frac_bits=self._frac_bits, value_bound=self._value_bound, executor=ex
+            )
+        t1 = time.perf_counter()
+        traffic = getattr(self._scorer, "traffic", None)
+        before = (traffic.bytes_sent, traffic.bytes_received) if traffic is not None else (0, 0)
+        result = self._scorer.score(pk, batch)
+        t2 = time.perf_counter()
+        expected = (info.n_outputs,) if n == 1 else (n, info.n_outputs)
+        self._check_result(result, batch, expected)
+        z = np.asarray(sk.decrypt(result, executor=ex), dtype=np.float64).reshape(n, -1)
+        t3 = time.perf_counter()
+        after = (traffic.bytes_sent, traffic.bytes_received) if traffic is not None else (0, 0)
+        self._last = ScoringReport(
+            records=n,
+            path=path,
+            ciphertexts_sent=int(batch.ciphertexts.size),
+            ciphertexts_received=int(result.ciphertexts.size),
+            bytes_sent=after[0] - before[0],
+            bytes_received=after[1] - before[1],
+            encrypt_seconds=t1 - t0,
+            score_seconds=t2 - t1,
+            decrypt_seconds=t3 - t2,
+        )
+        return z
+
+    def _check_result(self, result: Any, batch: Any, expected: tuple[int, ...]) -> None:
+        if not isinstance(result, type(batch)):
+            raise ProtocolError(
+                f"the scorer returned {type(result).__name__} for a {type(batch).__name__}"
+            )
+        if result.public_key != self._pk:
+            raise ProtocolError("the scorer returned scores under another key")
+        if tuple(result.shape) != expected:
+            raise ProtocolError(
+                f"the scorer returned scores of shape {tuple(result.shape)}, expected {expected}"
+            )
