@@ -25,6 +25,7 @@ from hecrypt.exceptions import (
 from hecrypt.paillier import (
     EncryptedNumber,
     EncryptedTensor,
+    PackedTensor,
     PrivateKey,
     PublicKey,
     generate_keypair,
@@ -40,6 +41,7 @@ __all__ = [
     "PrivateKey",
     "EncryptedNumber",
     "EncryptedTensor",
+    "PackedTensor",
     "ScoringClient",
     "HecryptError",
     "KeyMismatchError",

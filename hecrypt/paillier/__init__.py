@@ -18,7 +18,7 @@ from hecrypt.paillier.keys import (
 from hecrypt.paillier.number import EncryptedNumber
 from hecrypt.paillier.packed import PackedTensor
 from hecrypt.paillier.parallel import SerialExecutor
-from hecrypt.paillier.tensor import EncryptedTensor
+from hecrypt.paillier.tensor import EncryptedTensor, matmul
 
 __all__ = [
     "DEFAULT_KEY_BITS",
@@ -30,4 +30,5 @@ __all__ = [
     "PackedTensor",
     "SerialExecutor",
     "generate_keypair",
+    "matmul",
 ]
