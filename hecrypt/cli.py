@@ -1,6 +1,7 @@
 """Subcommands of the ``hecrypt`` command that work with files.
 
-``hecrypt keygen``, ``hecrypt encrypt`` and ``hecrypt decrypt``. Keys and
+``hecrypt keygen``, ``hecrypt encrypt``, ``hecrypt score``, ``hecrypt decrypt``
+and ``hecrypt serve``. Keys and
 ciphertexts use the binary formats of :mod:`hecrypt.paillier.serialization`
 (see docs/formats.md). Exit codes: 0 success, 1 a rule was broken by the
 input (bad key, bad ciphertext, overflow), 2 usage error (argparse).
@@ -131,6 +132,55 @@ def _decrypt(args: argparse.Namespace) -> int:
     return 0
 
 
+def _serve(args: argparse.Namespace) -> int:
+    from hecrypt import models
+
+    table: dict[str, Any] = {}
+    for path in map(Path, args.models):
+        name = path.stem
+        if name in table:
+            sys.stderr.write(f"hecrypt serve: two models named {name!r}; rename one file\n")
+            return 1
+        table[name] = models.load(path)
+    try:
+        import uvicorn
+
+        from hecrypt.service.server import create_app
+    except ImportError:
+        sys.stderr.write(
+            'hecrypt serve: needs FastAPI and uvicorn: pip install "hecrypt[server]"\n'
+        )
+        return 1
+    app = create_app(
+        table, max_body_bytes=args.max_body_bytes, insecure_small_keys=args.insecure_small_keys
+    )
+    names = ", ".join(sorted(table))
+    sys.stderr.write(f"hecrypt serve: models {names} on http://{args.host}:{args.port}\n")
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
+    return 0
+
+
+def _score(args: argparse.Namespace) -> int:
+    from hecrypt.service import wire
+
+    public_key = _load_public(Path(args.public_key))
+    batch = wire.decode_batch(Path(args.input).read_bytes(), public_key)
+    if args.server:
+        from hecrypt.service.client import HTTPScorer
+
+        scorer: Any = HTTPScorer(args.server)
+        scores = scorer.score(public_key, batch)
+    else:
+        from hecrypt import models
+
+        scores = models.load(args.model).score_encrypted(batch).rerandomized()
+    data = scores.to_bytes()
+    Path(args.output).write_bytes(data)
+    sys.stdout.write(f"scored {batch.shape[0]} records; encrypted scores ({len(data)} bytes) "
+                     f"in {args.output}\n")
+    return 0
+
+
 def _guarded(fn: Any) -> Any:
     """Turn expected failures into a message on stderr and exit code 1."""
 
@@ -171,3 +221,23 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--private-key", required=True, help="private key file")
     p.add_argument("-o", "--output", help="CSV or .npy output (default: CSV on stdout)")
     p.set_defaults(func=_guarded(_decrypt))
+
+    p = sub.add_parser("score", help="score an encrypted file with a model file or a server")
+    p.add_argument("input", help="encrypted records (from hecrypt encrypt)")
+    p.add_argument("--public-key", required=True, help="public key the records are under")
+    g = p.add_mutually_exclusive_group(required=True)
+    g.add_argument("--model", help="model file (hecrypt.models format)")
+    g.add_argument("--server", help="scoring service URL, e.g. http://host:8000/models/NAME")
+    p.add_argument("-o", "--output", required=True, help="encrypted scores file")
+    p.set_defaults(func=_guarded(_score))
+
+    p = sub.add_parser("serve", help="run the scoring service for model files")
+    p.add_argument("models", nargs="+", help="model files; each is served under its file stem")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    p.add_argument("--max-body-bytes", type=int, default=64 * 1024 * 1024,
+                   help="largest request body accepted (default 64 MiB)")
+    p.add_argument("--log-level", default="warning", help="uvicorn log level")
+    p.add_argument("--insecure-small-keys", action="store_true",
+                   help="accept client keys below 2048 bits (tests only)")
+    p.set_defaults(func=_guarded(_serve))

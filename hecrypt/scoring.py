@@ -196,8 +196,7 @@ def open_scorer(target: Any) -> Any:
     """The scorer for a model, a model file, a scorer, or a service URL.
 
     Raises:
-        NotImplementedError: a URL (``http://``/``https://``) when this version
-            has no network scorer.
+        ProtocolError: a URL whose service cannot be reached.
         TypeError: anything else that is not a model or a scorer.
     """
     if isinstance(target, LinearModel):
@@ -218,10 +217,9 @@ def open_scorer(target: Any) -> Any:
 
 def _open_url(url: str) -> Any:
     """A network scorer for ``url`` (the scoring service's client)."""
-    raise NotImplementedError(
-        f"scoring over the network ({url}) needs the scoring service, which this version "
-        "of hecrypt does not include yet; pass a model or a model file for in-process scoring"
-    )
+    from hecrypt.service.client import HTTPScorer
+
+    return HTTPScorer(url)
 
 
 @dataclass(frozen=True)

@@ -281,8 +281,8 @@ def test_default_client_generates_a_2048_bit_pair() -> None:
 
 
 def test_targets(keypair_1024: Keys) -> None:
-    with pytest.raises(NotImplementedError, match="network"):
-        _client("http://localhost:8080", keypair_1024)
+    with pytest.raises(hecrypt.ProtocolError, match="cannot reach"):
+        _client("http://127.0.0.1:9/models/m", keypair_1024)  # nothing listens there
     with pytest.raises(TypeError, match="LinearModel"):
         _client(42, keypair_1024)
     with pytest.raises(FileNotFoundError):

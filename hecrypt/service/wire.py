@@ -1,0 +1,150 @@
+"""Wire format of the scoring service (shared by the server and the client).
+
+A score request in binary form (``Content-Type: application/octet-stream``)::
+
+    magic "HSRQ" | version u8 (1) | key length u32 BE | public key bytes | batch bytes
+
+``public key bytes`` is :meth:`PublicKey.to_bytes`; ``batch bytes`` is
+:meth:`EncryptedTensor.to_bytes` (one record, ``(n_features,)``, or
+``(records, n_features)``) or :meth:`PackedTensor.to_bytes` (records packed
+slot-wise). The response body is the scores in the same form as the batch
+(``application/octet-stream``).
+
+The JSON form (``Content-Type: application/json``) carries the same bytes in
+standard base64: request ``{"public_key": "...", "batch": "..."}``, response
+``{"scores": "...", "kind": "tensor" | "packed"}``.
+
+Decoding validates everything through the loaders of
+:mod:`hecrypt.paillier.serialization` (size policy, ciphertext ranges, units,
+key fingerprints) and raises a :class:`~hecrypt.exceptions.HecryptError`
+subclass stating the broken rule.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import struct
+from typing import Any
+
+from hecrypt.exceptions import InvalidCiphertext, ProtocolError
+from hecrypt.paillier.keys import PublicKey
+from hecrypt.paillier.packed import PackedTensor
+from hecrypt.paillier.serialization import (
+    MAGIC,
+    TYPE_ENCRYPTED_TENSOR,
+    TYPE_PACKED_TENSOR,
+)
+from hecrypt.paillier.tensor import EncryptedTensor
+
+__all__ = [
+    "REQUEST_MAGIC",
+    "encode_request",
+    "decode_request",
+    "encode_request_json",
+    "decode_request_json",
+    "decode_batch",
+    "encode_scores_json",
+    "decode_scores_json",
+]
+
+REQUEST_MAGIC = b"HSRQ"
+REQUEST_VERSION = 1
+_HEADER = struct.Struct(">4sBI")
+
+
+def encode_request(public_key: PublicKey, batch: EncryptedTensor | PackedTensor) -> bytes:
+    """Binary score request (the batch is re-randomized if it is not fresh)."""
+    key = public_key.to_bytes()
+    return _HEADER.pack(REQUEST_MAGIC, REQUEST_VERSION, len(key)) + key + batch.to_bytes()
+
+
+def decode_batch(data: bytes, public_key: PublicKey) -> EncryptedTensor | PackedTensor:
+    """Load a tensor or packed tensor, whichever the type tag says."""
+    if len(data) < len(MAGIC) + 2 or data[: len(MAGIC)] != MAGIC:
+        raise InvalidCiphertext("the batch does not start with hecrypt's magic bytes")
+    tag = data[len(MAGIC) + 1]
+    if tag == TYPE_ENCRYPTED_TENSOR:
+        return EncryptedTensor.from_bytes(data, public_key)
+    if tag == TYPE_PACKED_TENSOR:
+        return PackedTensor.from_bytes(data, public_key)
+    raise InvalidCiphertext(
+        f"type tag 0x{tag:02x} where an encrypted tensor (0x{TYPE_ENCRYPTED_TENSOR:02x}) "
+        f"or packed tensor (0x{TYPE_PACKED_TENSOR:02x}) belongs"
+    )
+
+
+def decode_request(
+    body: bytes, *, insecure_small_keys: bool = False
+) -> tuple[PublicKey, EncryptedTensor | PackedTensor]:
+    """Validate and load a binary score request.
+
+    Raises:
+        ProtocolError: bad framing.
+        InvalidKey, InvalidCiphertext, KeyMismatchError: bad contents.
+    """
+    if len(body) < _HEADER.size:
+        raise ProtocolError("score request shorter than its header")
+    magic, version, key_len = _HEADER.unpack_from(body)
+    if magic != REQUEST_MAGIC:
+        raise ProtocolError("not a hecrypt score request (bad magic)")
+    if version != REQUEST_VERSION:
+        raise ProtocolError(f"unsupported score request version {version}")
+    if key_len > len(body) - _HEADER.size:
+        raise ProtocolError("score request truncated inside the public key")
+    key_bytes = body[_HEADER.size : _HEADER.size + key_len]
+    public_key = PublicKey.from_bytes(key_bytes, insecure_small_keys=insecure_small_keys)
+    return public_key, decode_batch(body[_HEADER.size + key_len :], public_key)
+
+
+def _b64(text: Any, what: str) -> bytes:
+    if not isinstance(text, str):
+        raise ProtocolError(f'"{what}" must be a base64 string')
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise ProtocolError(f'"{what}" is not valid base64') from None
+
+
+def encode_request_json(public_key: PublicKey, batch: EncryptedTensor | PackedTensor) -> str:
+    """JSON score request."""
+    return json.dumps(
+        {
+            "public_key": base64.b64encode(public_key.to_bytes()).decode(),
+            "batch": base64.b64encode(batch.to_bytes()).decode(),
+        }
+    )
+
+
+def decode_request_json(
+    body: bytes, *, insecure_small_keys: bool = False
+) -> tuple[PublicKey, EncryptedTensor | PackedTensor]:
+    """Validate and load a JSON score request."""
+    try:
+        data = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ProtocolError(f"score request is not valid JSON: {exc}") from None
+    if not isinstance(data, dict) or set(data) != {"public_key", "batch"}:
+        raise ProtocolError('a JSON score request has exactly "public_key" and "batch"')
+    public_key = PublicKey.from_bytes(
+        _b64(data["public_key"], "public_key"), insecure_small_keys=insecure_small_keys
+    )
+    return public_key, decode_batch(_b64(data["batch"], "batch"), public_key)
+
+
+def encode_scores_json(scores: EncryptedTensor | PackedTensor) -> dict[str, str]:
+    """JSON response body for encrypted scores (already fresh)."""
+    kind = "packed" if isinstance(scores, PackedTensor) else "tensor"
+    return {"scores": base64.b64encode(scores.to_bytes()).decode(), "kind": kind}
+
+
+def decode_scores_json(body: bytes, public_key: PublicKey) -> EncryptedTensor | PackedTensor:
+    """Load the scores of a JSON response."""
+    try:
+        data = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ProtocolError(f"response is not valid JSON: {exc}") from None
+    if not isinstance(data, dict) or "scores" not in data:
+        raise ProtocolError('a JSON score response has a "scores" field')
+    return decode_batch(_b64(data["scores"], "scores"), public_key)
