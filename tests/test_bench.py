@@ -104,3 +104,18 @@ def test_sections_registry_and_bad_options(capsys: pytest.CaptureFixture[str]) -
     assert "unknown benchmark section" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         _args("--batch", "0")
+
+
+def test_service_section_scores_in_process_and_over_http(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert bench.run(_args("--sections", "service", "--phe-sample", "1")) == 0
+    out = capsys.readouterr().out
+    for feats in (30, 100):
+        for n in (1, 20):
+            for where in ("in process", "HTTP loopback"):
+                assert f"{feats} features, batch {n}, {where}" in out
+    assert "HTTP loopback (packed)" in out and "in process (single)" in out
+    line = next(x for x in out.splitlines() if x.startswith("**Correctness checks:"))
+    done, total = line.split(":")[1].split("passed")[0].split(" of ")
+    assert int(done) == int(total) == 10
