@@ -61,6 +61,15 @@ def write_matrix(path: Path | None, arr: np.ndarray) -> None:
         np.savetxt(path, rows, delimiter=",", fmt=fmt)
 
 
+def _progress(desc: str) -> Any:
+    """A progress bar on stderr when it is a terminal (kept out of logs and pipes)."""
+    if not sys.stderr.isatty():
+        return None
+    from hecrypt.paillier.parallel import progress_bar
+
+    return progress_bar(desc)
+
+
 def _load_public(path: Path) -> Any:
     from hecrypt.paillier import PrivateKey, PublicKey
     from hecrypt.paillier.serialization import MAGIC, TYPE_PRIVATE_KEY
@@ -108,6 +117,7 @@ def _encrypt(args: argparse.Namespace) -> int:
         X.astype(np.float64) if args.float else X,
         frac_bits=args.frac_bits,
         value_bound=args.value_bound,
+        progress=_progress("encrypting"),
     )
     data = tensor.to_bytes()
     Path(args.output).write_bytes(data)
@@ -123,7 +133,7 @@ def _decrypt(args: argparse.Namespace) -> int:
 
     private_key = PrivateKey.from_bytes(Path(args.private_key).read_bytes())
     tensor = EncryptedTensor.from_bytes(Path(args.input).read_bytes(), private_key.public_key)
-    values = private_key.decrypt(tensor)
+    values = private_key.decrypt(tensor, progress=_progress("decrypting"))
     if args.output:
         write_matrix(Path(args.output), values)
         sys.stdout.write(f"decrypted {values.size} values to {args.output}\n")
