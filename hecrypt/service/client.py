@@ -83,7 +83,7 @@ class HTTPScorer:
     def _public_info(described: Any) -> dict[str, Any]:
         if not isinstance(described, dict):
             raise ProtocolError("the service described its model with something not an object")
-        return {k: v for k, v in described.items() if k not in ("name", "score_url", "formats")}
+        return {k: v for k, v in described.items() if k not in wire.SERVICE_FIELDS}
 
     def __repr__(self) -> str:
         return f"<HTTPScorer {self._root}/models/{self._name}>"

@@ -30,7 +30,9 @@ and features, the packing layout and public bounds; nothing of the values.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 try:
@@ -47,10 +49,10 @@ from hecrypt.exceptions import (
     HecryptError,
     InvalidFeatures,
 )
-from hecrypt.models.linear import LinearModel
+from hecrypt.models.linear import LinearModel, ModelInfo
 from hecrypt.service import wire
 
-__all__ = ["create_app", "DEFAULT_MAX_BODY_BYTES"]
+__all__ = ["create_app", "model_kind", "DEFAULT_MAX_BODY_BYTES"]
 
 #: Default limit on a request body (64 MiB: ~130,000 packed 2048-bit ciphertexts).
 DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024
@@ -91,8 +93,45 @@ def _score(model: LinearModel, content_type: str, body: bytes, insecure: bool) -
     return scores.to_bytes(rerandomize=False), _BINARY
 
 
+def model_kind(info: ModelInfo) -> str:
+    """``"regression"``, ``"binary"`` or ``"multiclass"``: what a model's scores are."""
+    if not info.is_classifier:
+        return "regression"
+    return "binary" if len(info.classes or ()) == 2 else "multiclass"
+
+
+def _load_models(
+    models: Mapping[str, LinearModel | str | os.PathLike[str]]
+    | list[str | os.PathLike[str]]
+    | tuple[str | os.PathLike[str], ...],
+) -> dict[str, LinearModel]:
+    """Name -> model from a mapping (models or files) or a list of files (named by stem)."""
+    from hecrypt import models as model_files
+
+    if isinstance(models, Mapping):
+        named = list(models.items())
+    elif isinstance(models, (list, tuple)):
+        named = [(Path(p).stem, p) for p in models]
+    else:
+        raise TypeError("models must be a mapping name -> model (or file) or a list of files")
+    table: dict[str, LinearModel] = {}
+    for name, model in named:
+        if not isinstance(name, str) or not name or "/" in name:
+            raise ValueError(f"model name {name!r} must be a non-empty string without '/'")
+        if name in table:
+            raise ValueError(f"two models named {name!r}; rename one file")
+        if isinstance(model, (str, os.PathLike)):
+            model = model_files.load(model)
+        if not isinstance(model, LinearModel):
+            raise TypeError(f"model {name!r} is not a hecrypt LinearModel")
+        table[name] = model
+    return table
+
+
 def create_app(
-    models: Mapping[str, LinearModel],
+    models: Mapping[str, LinearModel | str | os.PathLike[str]]
+    | list[str | os.PathLike[str]]
+    | tuple[str | os.PathLike[str], ...],
     *,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     insecure_small_keys: bool = False,
@@ -100,21 +139,21 @@ def create_app(
     """Build the FastAPI application serving ``models`` by name.
 
     Args:
-        models: name -> model (plaintext; no private key anywhere).
+        models: name -> model (plaintext; no private key anywhere) or name ->
+            model file, or a list of model files each served under its stem.
         max_body_bytes: largest request body accepted (413 above).
         insecure_small_keys: accept client keys below 2048 bits (tests only).
 
     Raises:
-        ValueError: no models, or a non-positive body limit.
+        ValueError: no models, two models of one name, or a non-positive body limit.
+        TypeError: something that is not a model or a model file.
+        ModelFormatError, OSError: a model file that cannot be loaded.
     """
-    if not models:
-        raise ValueError("the service needs at least one model")
-    for name, model in models.items():
-        if not isinstance(model, LinearModel):
-            raise TypeError(f"model {name!r} is not a hecrypt LinearModel")
     if max_body_bytes < 1:
         raise ValueError("max_body_bytes must be positive")
-    table = dict(models)
+    table = _load_models(models)
+    if not table:
+        raise ValueError("the service needs at least one model")
 
     app = FastAPI(
         title="hecrypt scoring service",
@@ -130,9 +169,11 @@ def create_app(
         return JSONResponse({"detail": exc.detail}, status_code=exc.status)
 
     def describe(name: str) -> dict[str, Any]:
-        info = table[name].info.to_dict()
+        model_info = table[name].info
+        info = model_info.to_dict()
         info.update(
             name=name,
+            kind=model_kind(model_info),
             score_url=f"/models/{name}/score",
             formats=[_BINARY, _JSON],
         )

@@ -40,6 +40,7 @@ from hecrypt.paillier.tensor import EncryptedTensor
 
 __all__ = [
     "REQUEST_MAGIC",
+    "SERVICE_FIELDS",
     "encode_request",
     "decode_request",
     "encode_request_json",
@@ -48,6 +49,9 @@ __all__ = [
     "encode_scores_json",
     "decode_scores_json",
 ]
+
+#: Fields the service adds to a model's public description (``ModelInfo.to_dict()``).
+SERVICE_FIELDS = frozenset({"name", "kind", "score_url", "formats"})
 
 REQUEST_MAGIC = b"HSRQ"
 REQUEST_VERSION = 1
@@ -98,6 +102,16 @@ def decode_request(
     return public_key, decode_batch(body[_HEADER.size + key_len :], public_key)
 
 
+def _json(body: bytes, what: str) -> Any:
+    """Parse JSON; nesting too deep for the parser is refused like any other bad JSON."""
+    try:
+        return json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ProtocolError(f"{what} is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise ProtocolError(f"{what} is JSON nested too deeply") from None
+
+
 def _b64(text: Any, what: str) -> bytes:
     if not isinstance(text, str):
         raise ProtocolError(f'"{what}" must be a base64 string')
@@ -121,10 +135,7 @@ def decode_request_json(
     body: bytes, *, insecure_small_keys: bool = False
 ) -> tuple[PublicKey, EncryptedTensor | PackedTensor]:
     """Validate and load a JSON score request."""
-    try:
-        data = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ProtocolError(f"score request is not valid JSON: {exc}") from None
+    data = _json(body, "score request")
     if not isinstance(data, dict) or set(data) != {"public_key", "batch"}:
         raise ProtocolError('a JSON score request has exactly "public_key" and "batch"')
     public_key = PublicKey.from_bytes(
@@ -141,10 +152,7 @@ def encode_scores_json(scores: EncryptedTensor | PackedTensor) -> dict[str, str]
 
 def decode_scores_json(body: bytes, public_key: PublicKey) -> EncryptedTensor | PackedTensor:
     """Load the scores of a JSON response."""
-    try:
-        data = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ProtocolError(f"response is not valid JSON: {exc}") from None
+    data = _json(body, "response")
     if not isinstance(data, dict) or "scores" not in data:
         raise ProtocolError('a JSON score response has a "scores" field')
     return decode_batch(_b64(data["scores"], "scores"), public_key)
