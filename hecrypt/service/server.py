@@ -33,11 +33,12 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 try:
     from fastapi import FastAPI, Request
     from fastapi.responses import JSONResponse, Response
+    from pydantic import BaseModel, ConfigDict, Field
     from starlette.concurrency import run_in_threadpool
 except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ImportError(
@@ -59,6 +60,57 @@ DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024
 
 _BINARY = "application/octet-stream"
 _JSON = "application/json"
+
+
+class ErrorDetail(BaseModel):
+    """Body of every 4xx answer (OpenAPI description only)."""
+
+    detail: str = Field(description="the rule the request broke")
+
+
+class Health(BaseModel):
+    """Body of ``GET /health`` (OpenAPI description only)."""
+
+    status: Literal["ok"]
+    models: int = Field(description="number of models served")
+
+
+class ClassLabels(BaseModel):
+    """Class labels of a classifier, in the order of its scores."""
+
+    dtype: Literal["int", "float", "str", "bool"]
+    values: list[Any]
+
+
+class ModelDescription(BaseModel):
+    """A model's public description: everything a client needs, no weights.
+
+    OpenAPI description only; the fields are those of ``ModelInfo.to_dict()``
+    plus ``name``, ``kind``, ``score_url`` and ``formats``.
+    """
+
+    model_config = ConfigDict(extra="allow")
+
+    name: str
+    kind: Literal["regression", "binary", "multiclass"]
+    task: Literal["regression", "classification"]
+    n_features: int = Field(description="features per record the score endpoint expects")
+    n_outputs: int = Field(description="scores per record")
+    classes: ClassLabels | None = None
+    proba: str | None = Field(None, description="how probabilities follow from the scores")
+    single_output: bool
+    feature_names: list[str] | None = None
+    weight_l1_bound: float | None = Field(
+        None, description="power-of-two bound on the weights' L1 norm (sizes packing slots)"
+    )
+    score_url: str
+    formats: list[str] = Field(description="request content types the score endpoint accepts")
+
+
+class ModelList(BaseModel):
+    """Body of ``GET /models`` (OpenAPI description only)."""
+
+    models: list[ModelDescription]
 
 
 class _HTTPError(Exception):
@@ -185,20 +237,34 @@ def create_app(
             raise _HTTPError(404, f"no model named {name!r}; GET /models lists them")
         return model
 
-    @app.get("/health", summary="Liveness check")
+    @app.get("/health", summary="Liveness check", response_model=None,
+             responses={200: {"model": Health}})
     async def health() -> dict[str, Any]:
         return {"status": "ok", "models": len(table)}
 
-    @app.get("/models", summary="Models and their input schema")
+    @app.get("/models", summary="Models and their input schema", response_model=None,
+             responses={200: {"model": ModelList}})
     async def list_models() -> dict[str, Any]:
         return {"models": [describe(name) for name in sorted(table)]}
 
-    @app.get("/models/{name}", summary="One model's input schema")
+    @app.get("/models/{name}", summary="One model's input schema", response_model=None,
+             responses={200: {"model": ModelDescription},
+                        404: {"model": ErrorDetail, "description": "unknown model"}})
     async def get_model(name: str) -> dict[str, Any]:
         lookup(name)
         return describe(name)
 
-    binary_schema = {"schema": {"type": "string", "format": "binary"}}
+    binary_schema = {
+        "schema": {
+            "type": "string",
+            "format": "binary",
+            "description": (
+                'request: "HSRQ" | version u8 (1) | key length u32 BE | public key bytes | '
+                "encrypted tensor or packed tensor bytes; response: the encrypted scores in "
+                "the batch's form (docs/formats.md)"
+            ),
+        }
+    }
     json_request = {
         "schema": {
             "type": "object",
@@ -235,11 +301,11 @@ def create_app(
         },
         responses={
             200: {"content": {_BINARY: binary_schema, _JSON: json_response}},
-            400: {"description": "malformed request, bad ciphertext or key"},
-            404: {"description": "unknown model"},
-            413: {"description": "body over the size limit"},
-            415: {"description": "unsupported content type"},
-            422: {"description": "wrong number of features or overflow"},
+            400: {"model": ErrorDetail, "description": "malformed request, bad ciphertext or key"},
+            404: {"model": ErrorDetail, "description": "unknown model"},
+            413: {"model": ErrorDetail, "description": "body over the size limit"},
+            415: {"model": ErrorDetail, "description": "unsupported content type"},
+            422: {"model": ErrorDetail, "description": "wrong number of features or overflow"},
         },
     )
     async def score(name: str, request: Request) -> Response:

@@ -114,6 +114,19 @@ def test_model_kinds_are_published(url: str) -> None:
     assert listed["three"]["n_features"] == 4 and listed["three"]["n_outputs"] == 3
 
 
+def test_openapi_schemas_match_what_the_server_sends(url: str) -> None:
+    from hecrypt.service.server import Health, ModelDescription, ModelList
+
+    spec = _get(url, "/openapi.json")
+    assert spec["paths"]["/models"]["get"]["responses"]["200"]["content"]["application/json"][
+        "schema"] == {"$ref": "#/components/schemas/ModelList"}
+    assert {"ModelDescription", "ErrorDetail", "Health"} <= set(spec["components"]["schemas"])
+    listed = ModelList.model_validate(_get(url, "/models"))
+    assert {m.kind for m in listed.models} == {"regression", "multiclass"}
+    ModelDescription.model_validate(_get(url, "/models/three"))
+    Health.model_validate(_get(url, "/health"))
+
+
 def test_insecure_flag_admits_small_keys_and_scores_correctly(url: str, keys: Any) -> None:
     pk, sk = keys
     rng = np.random.default_rng(7)
