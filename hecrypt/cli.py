@@ -166,7 +166,12 @@ def _serve(args: argparse.Namespace) -> int:
     )
     names = ", ".join(sorted(table))
     sys.stderr.write(f"hecrypt serve: models {names} on http://{args.host}:{args.port}\n")
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
+    try:
+        uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
+    except SystemExit as exc:  # uvicorn exits 3 when it cannot bind; keep to 0/1/2
+        if exc.code not in (0, None):
+            sys.stderr.write(f"hecrypt serve: could not serve on {args.host}:{args.port}\n")
+            return 1
     return 0
 
 

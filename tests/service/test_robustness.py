@@ -273,3 +273,17 @@ def test_score_cli_reports_refusals(url: str, keys: Any, tmp_path: Path,
     err = capsys.readouterr().err
     assert "422" in err and "features" in err
     assert not (tmp_path / "s.hec").exists()
+
+
+def test_serve_on_a_busy_port_exits_1(files: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        out = subprocess.run(
+            [sys.executable, "-m", "hecrypt", "serve", str(files / "lin.json"),
+             "--host", "127.0.0.1", "--port", str(port)],
+            capture_output=True, text=True, timeout=60,
+        )
+    assert out.returncode == 1
+    assert f"could not serve on 127.0.0.1:{port}" in out.stderr
