@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
 import struct
 from typing import Any
@@ -46,12 +47,17 @@ __all__ = [
     "encode_request_json",
     "decode_request_json",
     "decode_batch",
+    "load_public_key",
     "encode_scores_json",
     "decode_scores_json",
 ]
 
 #: Fields the service adds to a model's public description (``ModelInfo.to_dict()``).
 SERVICE_FIELDS = frozenset({"name", "kind", "score_url", "formats"})
+
+#: Validated public keys kept by :func:`load_public_key` (a key is checked once, not per
+#: request: the check includes a primality test of n, ~2 ms at 2048 bits).
+KEY_CACHE_SIZE = 256
 
 REQUEST_MAGIC = b"HSRQ"
 REQUEST_VERSION = 1
@@ -62,6 +68,17 @@ def encode_request(public_key: PublicKey, batch: EncryptedTensor | PackedTensor)
     """Binary score request (the batch is re-randomized if it is not fresh)."""
     key = public_key.to_bytes()
     return _HEADER.pack(REQUEST_MAGIC, REQUEST_VERSION, len(key)) + key + batch.to_bytes()
+
+
+@functools.lru_cache(maxsize=KEY_CACHE_SIZE)
+def load_public_key(data: bytes, insecure_small_keys: bool = False) -> PublicKey:
+    """:meth:`PublicKey.from_bytes`, remembered for the last ``KEY_CACHE_SIZE`` keys.
+
+    Keys are immutable and the result depends only on the exact bytes and the
+    policy flag, so a repeated key skips its validation. Refused keys are not
+    remembered (each attempt raises again).
+    """
+    return PublicKey.from_bytes(data, insecure_small_keys=insecure_small_keys)
 
 
 def decode_batch(data: bytes, public_key: PublicKey) -> EncryptedTensor | PackedTensor:
@@ -98,7 +115,7 @@ def decode_request(
     if key_len > len(body) - _HEADER.size:
         raise ProtocolError("score request truncated inside the public key")
     key_bytes = body[_HEADER.size : _HEADER.size + key_len]
-    public_key = PublicKey.from_bytes(key_bytes, insecure_small_keys=insecure_small_keys)
+    public_key = load_public_key(bytes(key_bytes), insecure_small_keys)
     return public_key, decode_batch(body[_HEADER.size + key_len :], public_key)
 
 
@@ -138,9 +155,7 @@ def decode_request_json(
     data = _json(body, "score request")
     if not isinstance(data, dict) or set(data) != {"public_key", "batch"}:
         raise ProtocolError('a JSON score request has exactly "public_key" and "batch"')
-    public_key = PublicKey.from_bytes(
-        _b64(data["public_key"], "public_key"), insecure_small_keys=insecure_small_keys
-    )
+    public_key = load_public_key(_b64(data["public_key"], "public_key"), insecure_small_keys)
     return public_key, decode_batch(_b64(data["batch"], "batch"), public_key)
 
 

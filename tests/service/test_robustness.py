@@ -287,3 +287,14 @@ def test_serve_on_a_busy_port_exits_1(files: Path) -> None:
         )
     assert out.returncode == 1
     assert f"could not serve on 127.0.0.1:{port}" in out.stderr
+
+
+def test_validated_keys_are_remembered_per_policy(keys: Any) -> None:
+    small_pk, _ = keys
+    data = small_pk.to_bytes()
+    with pytest.raises(hecrypt.InvalidKey, match="2048"):
+        wire.load_public_key(data)
+    first = wire.load_public_key(data, True)
+    assert first == small_pk and wire.load_public_key(data, True) is first
+    with pytest.raises(hecrypt.InvalidKey, match="2048"):  # still refused without the flag
+        wire.load_public_key(data)
