@@ -30,8 +30,9 @@ and features, the packing layout and public bounds; nothing of the values.
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -51,6 +52,7 @@ from hecrypt.exceptions import (
     InvalidFeatures,
 )
 from hecrypt.models.linear import LinearModel, ModelInfo
+from hecrypt.paillier import parallel
 from hecrypt.service import wire
 
 __all__ = ["create_app", "model_kind", "DEFAULT_MAX_BODY_BYTES"]
@@ -207,7 +209,17 @@ def create_app(
     if not table:
         raise ValueError("the service needs at least one model")
 
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Any) -> AsyncIterator[None]:
+        yield
+        # Stop the process pool that large batches are scored on while the server
+        # still shuts down cleanly: uvicorn ends the process with the signal that
+        # stopped it, which skips interpreter exit handlers, and orphaned pool
+        # workers would outlive the server.
+        await run_in_threadpool(parallel.shutdown_default_executor)
+
     app = FastAPI(
+        lifespan=lifespan,
         title="hecrypt scoring service",
         description=(
             "Scores encrypted records with plaintext models. The server never holds a "

@@ -298,3 +298,45 @@ def test_validated_keys_are_remembered_per_policy(keys: Any) -> None:
     assert first == small_pk and wire.load_public_key(data, True) is first
     with pytest.raises(hecrypt.InvalidKey, match="2048"):  # still refused without the flag
         wire.load_public_key(data)
+
+
+def _children(pid: int) -> set[int]:
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.add(int(entry.name))
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc (Linux)")
+def test_terminated_server_leaves_no_pool_processes(tmp_path: Path) -> None:
+    rng = np.random.default_rng(5)
+    models.from_arrays(rng.normal(size=30), 0.5).save(tmp_path / "wide.json")
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hecrypt", "serve", str(tmp_path / "wide.json"),
+         "--host", "127.0.0.1", "--port", str(port), "--insecure-small-keys"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait_healthy(proc, base)
+        pk, sk = hecrypt.generate_keypair(1024, insecure_small_keys=True)
+        X = rng.normal(size=(1500, 30))
+        client = hecrypt.ScoringClient(base + "/models/wide", pk, sk)
+        client.predict(X)  # big enough that the server scores on its process pool
+        pool = _children(proc.pid)
+        assert pool, "the server did not start its process pool; use a larger batch"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    deadline = time.monotonic() + 15
+    while {p for p in pool if Path(f"/proc/{p}").exists()} and time.monotonic() < deadline:
+        time.sleep(0.2)
+    left = {p for p in pool if Path(f"/proc/{p}").exists()}
+    assert not left, f"pool processes outlived the server: {left}"
