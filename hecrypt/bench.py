@@ -850,36 +850,6 @@ SERVICE_FEATURES = (30, 100)
 SERVICE_PHE_RECORDS = 2
 
 
-def _start_service(model_files: Sequence[Path], insecure: bool) -> tuple[Any, str]:
-    """Start ``hecrypt serve`` as a real process on a free loopback port."""
-    import json
-    import socket
-    import subprocess
-    import sys
-    import urllib.request
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = int(sock.getsockname()[1])
-    cmd = [sys.executable, "-m", "hecrypt", "serve", *map(str, model_files),
-           "--host", "127.0.0.1", "--port", str(port)]
-    if insecure:
-        cmd.append("--insecure-small-keys")
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            with urllib.request.urlopen(url + "/health", timeout=2) as r:
-                if json.loads(r.read()).get("status") == "ok":
-                    return proc, url
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                raise RuntimeError("the scoring service did not start") from None
-            time.sleep(0.2)
-
-
 @register_section("service", "Private scoring end to end: in process and over HTTP, vs phe")
 def service_section(ctx: BenchContext) -> SectionResult:
     """Records per second scored end to end (client encrypt + server score + client decrypt).
@@ -909,8 +879,12 @@ def service_section(ctx: BenchContext) -> SectionResult:
         model = models.from_arrays(rng.normal(size=feats), 0.5)
         model.save(tmp / f"linear{feats}.json")
         model_objs[feats] = model
-    proc, url = _start_service([tmp / f"linear{f}.json" for f in SERVICE_FEATURES],
-                               bool(ctx.args.insecure_small_keys))
+    from hecrypt.service.process import start_service, stop_service
+
+    proc, url = start_service(
+        [tmp / f"linear{f}.json" for f in SERVICE_FEATURES],
+        options=["--insecure-small-keys"] if ctx.args.insecure_small_keys else [],
+    )
     try:
         for feats in SERVICE_FEATURES:
             model = model_objs[feats]
@@ -960,11 +934,7 @@ def service_section(ctx: BenchContext) -> SectionResult:
                              f"{1 / phe_per_record:.2f} records/s",
                     ))
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except Exception:  # the server must not outlive the benchmark
-            proc.kill()
+        stop_service(proc)
     res.notes += [
         "Time per record end to end: client encryption, request, server scoring, "
         "response, client decryption; the model is linear with float weights and a bias. "

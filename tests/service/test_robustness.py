@@ -28,29 +28,10 @@ from hecrypt import models
 from hecrypt.__main__ import main
 from hecrypt.service import wire
 from hecrypt.service.client import HTTPScorer
+from hecrypt.service.process import start_service, stop_service
 
 COEF3 = np.array([[1.0, -2.0, 0.5, 3.0], [0.0, 1.0, -1.0, 2.0], [-1.5, 0.25, 2.0, -0.5]])
 INTERCEPT3 = np.array([0.5, -0.25, 1.0])
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _wait_healthy(proc: subprocess.Popen[bytes], url: str) -> None:
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            with urllib.request.urlopen(url + "/health", timeout=2) as r:
-                if json.loads(r.read())["status"] == "ok":
-                    return
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                out = proc.stdout.read().decode() if proc.stdout else ""
-                raise RuntimeError(f"the service did not start: {out}") from None
-            time.sleep(0.2)
 
 
 @pytest.fixture(scope="module")
@@ -63,24 +44,15 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def url(files: Path) -> Iterator[str]:
-    port = _free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "hecrypt", "serve", str(files / "lin.json"),
-         str(files / "three.json"), "--host", "127.0.0.1", "--port", str(port),
-         "--insecure-small-keys"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    proc, base = start_service(
+        [files / "lin.json", files / "three.json"],
+        options=["--insecure-small-keys"],
+        output=subprocess.PIPE,
     )
-    base = f"http://127.0.0.1:{port}"
     try:
-        _wait_healthy(proc, base)
         yield base
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_service(proc)
 
 
 @pytest.fixture(scope="module")
@@ -317,15 +289,8 @@ def _children(pid: int) -> set[int]:
 def test_terminated_server_leaves_no_pool_processes(tmp_path: Path) -> None:
     rng = np.random.default_rng(5)
     models.from_arrays(rng.normal(size=30), 0.5).save(tmp_path / "wide.json")
-    port = _free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "hecrypt", "serve", str(tmp_path / "wide.json"),
-         "--host", "127.0.0.1", "--port", str(port), "--insecure-small-keys"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
+    proc, base = start_service([tmp_path / "wide.json"], options=["--insecure-small-keys"])
     try:
-        _wait_healthy(proc, base)
         pk, sk = hecrypt.generate_keypair(1024, insecure_small_keys=True)
         X = rng.normal(size=(1500, 30))
         client = hecrypt.ScoringClient(base + "/models/wide", pk, sk)
@@ -333,8 +298,7 @@ def test_terminated_server_leaves_no_pool_processes(tmp_path: Path) -> None:
         pool = _children(proc.pid)
         assert pool, "the server did not start its process pool; use a larger batch"
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        stop_service(proc, timeout=30)
     deadline = time.monotonic() + 15
     while {p for p in pool if Path(f"/proc/{p}").exists()} and time.monotonic() < deadline:
         time.sleep(0.2)

@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import http.client
 import json
-import socket
 import subprocess
-import sys
 import threading
-import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,14 +24,9 @@ from hecrypt.__main__ import main
 from hecrypt.exceptions import InvalidFeatures
 from hecrypt.service import wire
 from hecrypt.service.client import HTTPScorer, ServiceError
+from hecrypt.service.process import start_service, stop_service
 
 MAX_BODY = 400_000
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Service:
@@ -52,34 +44,15 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
     logit = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000)).fit(Xc, yc)
     models.from_sklearn(ridge).save(d / "diabetes.json")
     models.from_sklearn(logit).save(d / "cancer.json")
-    port = _free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "hecrypt", "serve", str(d / "diabetes.json"),
-         str(d / "cancer.json"), "--host", "127.0.0.1", "--port", str(port),
-         "--max-body-bytes", str(MAX_BODY)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    proc, url = start_service(
+        [d / "diabetes.json", d / "cancer.json"],
+        options=["--max-body-bytes", str(MAX_BODY)],
+        output=subprocess.PIPE,
     )
-    url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(url + "/health", timeout=2) as r:
-                    if json.loads(r.read())["status"] == "ok":
-                        break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    out = proc.stdout.read().decode() if proc.stdout else ""
-                    raise RuntimeError(f"the service did not start: {out}") from None
-                time.sleep(0.2)
-        yield Service(url, port, ridge, logit, Xr, Xc)
+        yield Service(url, int(url.rsplit(":", 1)[1]), ridge, logit, Xr, Xc)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_service(proc)
 
 
 @pytest.fixture(scope="module")
