@@ -71,6 +71,7 @@ import numpy as np
 
 from hecrypt import _gmp
 from hecrypt.encoding import bounds
+from hecrypt.encoding.bounds import _INT64_MAX, _check_int
 from hecrypt.encoding.packing import PackedSpec, PackingLayout, dot_spec, layout_for
 from hecrypt.exceptions import EncodingOverflowError, KeyMismatchError
 from hecrypt.paillier import parallel
@@ -99,16 +100,6 @@ BIAS_HEADROOM = 1
 #: Work (multiplied terms) below which ``@`` runs in-process by default.
 MIN_PARALLEL_TERMS = 4096
 
-_INT64_MAX = (1 << 63) - 1
-
-
-def _nonneg_int(value: Any, name: str, minimum: int = 0) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer, not {type(value).__name__}")
-    value = int(value)
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return value
 
 
 def _encoded_bound(bound: float, frac_bits: int, name: str) -> int:
@@ -129,7 +120,7 @@ def _layout(
     need = layout_for(x_bound, w_bound, terms, n_bits, headroom=BIAS_HEADROOM)
     if slots is None:
         return need
-    slots = _nonneg_int(slots, "slots", 1)
+    slots = _check_int(slots, "slots", 1)
     width = (n_bits - 2) // slots
     if width < need.slot_bits:
         raise EncodingOverflowError(
@@ -175,10 +166,10 @@ def layout_for_key(
             or the requested count).
         ValueError: a negative or non-finite parameter.
     """
-    frac_bits = _nonneg_int(frac_bits, "frac_bits")
-    weight_frac_bits = _nonneg_int(weight_frac_bits, "weight_frac_bits")
-    features = _nonneg_int(features, "features", 1)
-    terms = features if terms is None else _nonneg_int(terms, "terms", 1)
+    frac_bits = _check_int(frac_bits, "frac_bits")
+    weight_frac_bits = _check_int(weight_frac_bits, "weight_frac_bits")
+    features = _check_int(features, "features", 1)
+    terms = features if terms is None else _check_int(terms, "terms", 1)
     x_bound = _encoded_bound(value_bound, frac_bits, "value_bound")
     w_bound = _encoded_bound(weight_bound, weight_frac_bits, "weight_bound")
     return _layout(public_key.n_bits, x_bound, w_bound, terms, slots)
@@ -601,9 +592,9 @@ def _prepare(
     if frac_bits is None:
         ints_in = arr.dtype.kind in "iu"
         frac_bits = 0 if ints_in else DEFAULT_PACKED_FRAC_BITS
-    frac_bits = _nonneg_int(frac_bits, "frac_bits")
-    weight_frac_bits = _nonneg_int(weight_frac_bits, "weight_frac_bits")
-    terms = cols if terms is None else _nonneg_int(terms, "terms", 1)
+    frac_bits = _check_int(frac_bits, "frac_bits")
+    weight_frac_bits = _check_int(weight_frac_bits, "weight_frac_bits")
+    terms = cols if terms is None else _check_int(terms, "terms", 1)
     w_bound = _encoded_bound(weight_bound, weight_frac_bits, "weight_bound")
     ints, enc = bounds.encode_array(arr, frac_bits, pk.max_int, value_bound=value_bound)
     layout = _layout(pk.n_bits, enc.bound, w_bound, terms, slots)
