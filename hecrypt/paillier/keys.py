@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import numbers
+import os
 import threading
 from collections.abc import Sequence
 from concurrent.futures import Executor
@@ -43,6 +44,17 @@ MAX_KEY_BITS = 16384
 
 _pools: dict[Any, randomness.RandomnessPool] = {}
 _pools_lock = threading.Lock()
+
+
+def _forget_pools_in_child() -> None:
+    """A forked child must not reuse randomness its parent will also use."""
+    global _pools_lock
+    _pools.clear()
+    _pools_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pools_in_child)
 
 
 def _check_size(bits: int, insecure_small_keys: bool) -> None:

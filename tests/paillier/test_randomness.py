@@ -376,3 +376,24 @@ def test_sampler_memory_reported(keypair_1024: KeyPair) -> None:
     rows_p = -(-(sk.p - 1).bit_length() // 6)
     rows_q = -(-(sk.q - 1).bit_length() // 6)
     assert o.nbytes == (rows_p + rows_q) * 64 * (128 + 48)
+
+
+def test_forked_child_does_not_reuse_pooled_randomness(keypair_1024: KeyPair) -> None:
+    """Pooled values are single-use: a fork must not hand the same ones to both processes."""
+    import os
+
+    pk, _ = keypair_1024
+    pk.precompute(3, executor=parallel.SerialExecutor())
+    assert pk.pool_size >= 3
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child: report its pool size and exit without cleanup
+        os.close(read)
+        os.write(write, str(pk.pool_size).encode())
+        os._exit(0)
+    os.close(write)
+    child_pool = int(os.read(read, 64).decode())
+    os.close(read)
+    os.waitpid(pid, 0)
+    assert child_pool == 0
+    assert pk.pool_size >= 3  # the parent keeps its own
