@@ -183,7 +183,9 @@ def structured_prime(bits: int, cofactor_bits: int = 16) -> tuple[Any, list[Any]
             p = 2 * k * s + 1
             if _is_prime_candidate(p):
                 primes, rest = small_factors(2 * k)
-                if rest != 1:  # k is small, so this does not happen
+                # every prime of k below 2^16, so that small_factors(p - 1)
+                # leaves exactly s and the factorisation can be recovered from p
+                if rest != 1 or max(primes) >= 1 << 16:
                     continue
                 return p, [mpz(f) for f in primes] + [s]
 

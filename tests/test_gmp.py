@@ -276,3 +276,17 @@ def test_multi_powmod_matches_pow(terms: list[tuple[int, int]]) -> None:
 def test_multi_powmod_length_mismatch() -> None:
     with pytest.raises(ValueError):
         _gmp.multi_powmod([2, 3], [1], M512)
+
+
+def test_structured_primes_factor_back_from_p_alone() -> None:
+    """p - 1 = (primes below 2^16) x (one large prime): what certification relies on.
+
+    A k with a prime factor between 2^16 and 2^17 used to slip through, leaving
+    a composite cofactor and an uncertifiable key about once in twelve.
+    """
+    for _ in range(300):
+        p, factors = _gmp.structured_prime(64)
+        primes, rest = _gmp.small_factors(p - 1)
+        assert all(f < 1 << 16 for f in primes)
+        assert rest > 1 and _gmp.is_prime(rest)
+        assert sorted(int(f) for f in [*primes, rest]) == sorted(int(f) for f in factors)
