@@ -191,6 +191,41 @@ def _check_fingerprint(found: str, public_key: PublicKey, what: str) -> None:
         )
 
 
+def _read_ciphertexts(r: Any, pk: PublicKey, count: int, what: str) -> list[Any]:
+    """The rest of ``r``: exactly ``count`` fixed-width ciphertexts, each validated.
+
+    Raises:
+        InvalidCiphertext: the length does not match, or a ciphertext is out of
+            range or not a unit (its index within ``what`` is named).
+    """
+    width = ciphertext_width(pk)
+    left = len(r.data) - r.pos
+    if left != count * width:
+        raise InvalidCiphertext(
+            f"the {what} declares {count} ciphertexts of {width} bytes "
+            f"({count * width} bytes) but {left} bytes follow"
+        )
+    body = r.take(count * width, "ciphertexts")
+    r.finish()
+    out = []
+    for i in range(count):
+        c = int.from_bytes(body[i * width : (i + 1) * width], "big")
+        try:
+            out.append(validate_ciphertext(pk, c))
+        except InvalidCiphertext as exc:
+            raise InvalidCiphertext(f"ciphertext {i} of the {what}: {exc}") from None
+    return out
+
+
+def _read_bound(r: Any) -> int:
+    """A minimally stored non-negative integer with a 2-byte length prefix."""
+    blen = r.uint(2, "length of bound")
+    raw = r.take(blen, "bound")
+    if raw[:1] == b"\x00":
+        raise InvalidCiphertext("bound has a leading zero byte: integers are stored minimally")
+    return int.from_bytes(raw, "big")
+
+
 def _load_number(public_key: PublicKey, c: int, scale: int) -> EncryptedNumber:
     c = validate_ciphertext(public_key, c)
     return EncryptedNumber._make(public_key, c, scale, False)
@@ -728,20 +763,11 @@ def encrypted_batch_from_bytes(data: bytes, public_key: PublicKey) -> list[Encry
         raise InvalidCiphertext(
             f"unknown scale mode {mode}: 0 (one scale) and 1 (one per number) are defined"
         )
-    width = ciphertext_width(pk)
-    left = len(r.data) - r.pos
-    if left != count * width:
-        raise InvalidCiphertext(
-            f"the batch declares {count} ciphertexts of {width} bytes ({count * width} bytes) "
-            f"but {left} bytes follow"
-        )
-    body = r.take(count * width, "ciphertexts")
-    r.finish()
-    out = []
-    for i in range(count):
-        c = int.from_bytes(body[i * width : (i + 1) * width], "big")
-        out.append(_load_batch_item(pk, c, scale if scales is None else scales[i], i))
-    return out
+    cs = _read_ciphertexts(r, pk, count, "batch")
+    return [
+        EncryptedNumber._make(pk, c, scale if scales is None else scales[i], False)
+        for i, c in enumerate(cs)
+    ]
 
 
 def _load_batch_item(pk: PublicKey, c: int, scale: int, index: int) -> EncryptedNumber:
@@ -892,11 +918,7 @@ def encrypted_tensor_from_bytes(data: bytes, public_key: PublicKey) -> Any:
     r = _read_header(data, TYPE_ENCRYPTED_TENSOR, InvalidCiphertext)
     _read_fingerprint(r, pk)
     scale = _check_scale(r.uint(2, "scale"), InvalidCiphertext)
-    blen = r.uint(2, "length of bound")
-    raw = r.take(blen, "bound")
-    if raw[:1] == b"\x00":
-        raise InvalidCiphertext("bound has a leading zero byte: integers are stored minimally")
-    bound = int.from_bytes(raw, "big")
+    bound = _read_bound(r)
     if bound > pk.max_int:
         raise InvalidCiphertext(
             "the tensor's bound exceeds the key's plaintext limit (max_int = n // 3)"
@@ -908,22 +930,9 @@ def encrypted_tensor_from_bytes(data: bytes, public_key: PublicKey) -> Any:
     count = 1
     for d in shape:
         count *= d
-    width = ciphertext_width(pk)
-    left = len(r.data) - r.pos
-    if left != count * width:
-        raise InvalidCiphertext(
-            f"the tensor of shape {shape} needs {count} ciphertexts of {width} bytes "
-            f"({count * width} bytes) but {left} bytes follow"
-        )
-    body = r.take(count * width, "ciphertexts")
-    r.finish()
+    loaded = _read_ciphertexts(r, pk, count, f"tensor of shape {shape}")
     cs = np.empty(count, dtype=object)
-    for i in range(count):
-        c = int.from_bytes(body[i * width : (i + 1) * width], "big")
-        try:
-            cs[i] = validate_ciphertext(pk, c)
-        except InvalidCiphertext as exc:
-            raise InvalidCiphertext(f"ciphertext {i} of the tensor: {exc}") from None
+    cs[:] = loaded
     enc = Encoding(scale, bound, pk.max_int)
     return EncryptedTensor._make(pk, cs.reshape(shape), enc, False)
 
@@ -1022,11 +1031,7 @@ def packed_tensor_from_bytes(data: bytes, public_key: PublicKey) -> Any:
             f"{slots} slots of {slot_bits} bits do not fit a {pk.n_bits}-bit key "
             "(slot_bits * slots must be at most bits(n) - 2)"
         )
-    blen = r.uint(2, "length of bound")
-    raw = r.take(blen, "bound")
-    if raw[:1] == b"\x00":
-        raise InvalidCiphertext("bound has a leading zero byte: integers are stored minimally")
-    bound = int.from_bytes(raw, "big")
+    bound = _read_bound(r)
     if bound > layout.slot_limit:
         raise InvalidCiphertext(
             f"the bound exceeds the slot limit 2^{slot_bits - 1} - 1 of the layout"
@@ -1048,23 +1053,12 @@ def packed_tensor_from_bytes(data: bytes, public_key: PublicKey) -> Any:
             f"min(records, slots) = {min(records, slots)}"
         )
     chunks = -(-records // slots)
-    width = ciphertext_width(pk)
     total = chunks * cols
-    left = len(r.data) - r.pos
-    if left != total * width:
-        raise InvalidCiphertext(
-            f"{records} records in {slots} slots and {cols} columns need {total} "
-            f"ciphertexts of {width} bytes ({total * width} bytes) but {left} bytes follow"
-        )
-    body = r.take(total * width, "ciphertexts")
-    r.finish()
+    loaded = _read_ciphertexts(
+        r, pk, total, f"packed tensor ({records} records in {slots} slots, {cols} columns)"
+    )
     cs = np.empty(total, dtype=object)
-    for i in range(total):
-        c = int.from_bytes(body[i * width : (i + 1) * width], "big")
-        try:
-            cs[i] = validate_ciphertext(pk, c)
-        except InvalidCiphertext as exc:
-            raise InvalidCiphertext(f"ciphertext {i} of the packed tensor: {exc}") from None
+    cs[:] = loaded
     spec = PackedSpec(layout, count, bound)
     return PackedTensor._make(
         pk, cs.reshape(chunks, cols), spec, records, scale, weight_scale, rank == 1, False
