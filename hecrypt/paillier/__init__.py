@@ -8,6 +8,10 @@ the kernels in :mod:`hecrypt.paillier.parallel` and
 
 from __future__ import annotations
 
+from hecrypt.paillier.circuit import (
+    precompute_circuit_private,
+    rerandomize_for_key_holder,
+)
 from hecrypt.paillier.keys import (
     DEFAULT_KEY_BITS,
     MIN_KEY_BITS,
@@ -31,4 +35,6 @@ __all__ = [
     "SerialExecutor",
     "generate_keypair",
     "matmul",
+    "precompute_circuit_private",
+    "rerandomize_for_key_holder",
 ]

@@ -133,9 +133,23 @@ class EncryptedNumber:
                 c -= pk._nsq
         return EncryptedNumber._make(pk, c, target, False)
 
-    def rerandomized(self) -> EncryptedNumber:
-        """A fresh ciphertext of the same value (DJN randomness or the key's pool)."""
+    def rerandomized(self, *, circuit_private: bool = False) -> EncryptedNumber:
+        """A fresh ciphertext of the same value.
+
+        Args:
+            circuit_private: for a result sent to the holder of the private
+                key: multiply by ``r^n`` with ``r`` uniform in ``Z_n^*``
+                (statistically hiding how the value was computed, whatever
+                the key; see :mod:`hecrypt.paillier.circuit`). Otherwise DJN
+                randomness or the key's pool, which is enough for one's own
+                or a trusted key.
+        """
         pk = self._pk
+        if circuit_private:
+            from hecrypt.paillier.circuit import rerandomize_for_key_holder
+
+            c = rerandomize_for_key_holder(pk, [self._c])[0]
+            return EncryptedNumber._make(pk, c, self._scale, True)
         r = pk._take_randomness(1)[0]
         return EncryptedNumber._make(pk, self._c * r % pk._nsq, self._scale, True)
 

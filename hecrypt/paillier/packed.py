@@ -536,14 +536,31 @@ class PackedTensor:
         return self._like(np.asarray(out, dtype=object), self._spec.negate())
 
     # ------------------------------------------------------------ freshness
-    def rerandomized(self) -> PackedTensor:
-        """Fresh ciphertexts of the same slots (DJN randomness or the key's pool)."""
+    def rerandomized(
+        self, *, circuit_private: bool = False, executor: Executor | None = None
+    ) -> PackedTensor:
+        """Fresh ciphertexts of the same slots.
+
+        Args:
+            circuit_private: for results sent to the holder of the private
+                key: ``r^n`` with ``r`` uniform in ``Z_n^*``, statistically
+                hiding how they were computed whatever the key (see
+                :mod:`hecrypt.paillier.circuit`). Packing amortizes its cost:
+                one exponentiation per ciphertext, not per record. Otherwise
+                DJN randomness or the key's pool.
+            executor: circuit-private only: where to compute.
+        """
         pk = self._pk
         flat = self._c.reshape(-1).tolist()
-        rs = pk._take_randomness(len(flat))
-        nsq = pk._nsq
         out = np.empty(len(flat), dtype=object)
-        out[:] = [c * r % nsq for c, r in zip(flat, rs)]
+        if circuit_private:
+            from hecrypt.paillier.circuit import rerandomize_for_key_holder
+
+            out[:] = rerandomize_for_key_holder(pk, flat, executor=executor)
+        else:
+            rs = pk._take_randomness(len(flat))
+            nsq = pk._nsq
+            out[:] = [c * r % nsq for c, r in zip(flat, rs)]
         return self._like(out.reshape(self._c.shape), fresh=True)
 
     def fresh(self) -> PackedTensor:

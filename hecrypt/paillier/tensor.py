@@ -473,12 +473,33 @@ class EncryptedTensor:
         return EncryptedTensor._make(self._pk, out, enc, False)
 
     # ------------------------------------------------------------ freshness
-    def rerandomized(self) -> EncryptedTensor:
-        """Fresh ciphertexts of the same values (DJN randomness or the key's pool)."""
+    def rerandomized(
+        self, *, circuit_private: bool = False, executor: Executor | None = None
+    ) -> EncryptedTensor:
+        """Fresh ciphertexts of the same values.
+
+        Args:
+            circuit_private: for results sent to the holder of the private
+                key (scores, masked values): ``r^n`` with ``r`` uniform in
+                ``Z_n^*``, statistically hiding how they were computed
+                whatever the key (see :mod:`hecrypt.paillier.circuit`; one
+                full exponentiation per element, or the key's
+                circuit-private pool). Otherwise DJN randomness or the key's
+                pool, enough for one's own or a trusted key.
+            executor: circuit-private only: where to compute (see
+                :mod:`hecrypt.paillier.parallel`).
+        """
         pk = self._pk
-        rs = pk._take_randomness(self.size)
         nsq = pk._nsq
-        flat = [c * r % nsq for c, r in zip(self._c.reshape(-1).tolist(), rs)]
+        if circuit_private:
+            from hecrypt.paillier.circuit import rerandomize_for_key_holder
+
+            flat = rerandomize_for_key_holder(
+                pk, self._c.reshape(-1).tolist(), executor=executor
+            )
+        else:
+            rs = pk._take_randomness(self.size)
+            flat = [c * r % nsq for c, r in zip(self._c.reshape(-1).tolist(), rs)]
         out = np.empty(self.size, dtype=object)
         out[:] = flat
         return EncryptedTensor._make(pk, out.reshape(self.shape), self._enc, True)
