@@ -1,0 +1,91 @@
+"""Masked cross products between the key holder and the server."""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pytest
+
+from hecrypt.exceptions import EncodingOverflowError
+from hecrypt.hybrid import paillier_cross as pc
+from hecrypt.paillier import SerialExecutor
+
+
+class _Pair:
+    """Two endpoints over queues (enough for these unit tests)."""
+
+    def __init__(self, name: str, boxes: dict[tuple[str, str], queue.Queue[Any]]) -> None:
+        self.name = name
+        self.boxes = boxes
+
+    def send(self, to: str, obj: Any) -> None:
+        self.boxes[(self.name, to)].put(obj)
+
+    def recv(self, frm: str) -> Any:
+        return self.boxes[(frm, self.name)].get(timeout=60)
+
+
+def run_two(client: Callable[[Any], Any], server: Callable[[Any], Any]) -> tuple[Any, Any]:
+    boxes: dict[tuple[str, str], queue.Queue[Any]] = {
+        ("client", "server"): queue.Queue(), ("server", "client"): queue.Queue()}
+    out: dict[str, Any] = {}
+
+    def go(name: str, fn: Callable[[Any], Any]) -> None:
+        try:
+            out[name] = fn(_Pair(name, boxes))
+        except BaseException as exc:  # reported below
+            out[name] = exc
+
+    t = threading.Thread(target=go, args=("server", server))
+    t.start()
+    go("client", client)
+    t.join(60)
+    for v in out.values():
+        if isinstance(v, BaseException):
+            raise v
+    return out["client"], out["server"]
+
+
+def _cross(keypair: Any, jobs: list[pc.Job], xs: list[Any], ys: list[Any]) -> list[np.ndarray]:
+    pk, sk = keypair
+    ex = SerialExecutor()
+    c, s = run_two(
+        lambda p: pc.client_cross(p, "server", sk, jobs, xs, executor=ex),
+        lambda p: pc.server_cross(p, "client", pk, jobs, ys, executor=ex),
+    )
+    return [a + b for a, b in zip(c, s)]  # uint64 wrap-around is the ring
+
+
+def test_elementwise_and_matmul_exact_mod_2_64(keypair_1024: Any) -> None:
+    rng = np.random.default_rng(1)
+    u64 = lambda *s: rng.integers(0, 2**64, size=s, dtype=np.uint64)  # noqa: E731
+    x_ew, y_ew = u64(2, 23), u64(2, 23)
+    shapes = [(1, 5, 3), (3, 4, 20), (13, 2, 1), (25, 3, 4)]
+    jobs: list[pc.Job] = [pc.ElementwiseJob(23, 2)]
+    xs: list[Any] = [x_ew]
+    ys: list[Any] = [y_ew]
+    for m, k, n in shapes:
+        jobs.append(pc.MatmulJob(m, k, n))
+        xs.append(u64(m, k))
+        ys.append(u64(k, n))
+    got = _cross(keypair_1024, jobs, xs, ys)
+    with np.errstate(over="ignore"):
+        want = [(x_ew * y_ew).sum(axis=0, dtype=np.uint64)]
+        for x, y in zip(xs[1:], ys[1:]):
+            want.append(np.array([[sum(int(a) * int(b) for a, b in zip(r, c)) % 2**64
+                                   for c in y.T] for r in x], dtype=np.uint64))
+    for g, w in zip(got, want):
+        np.testing.assert_array_equal(g, w)
+
+
+def test_layout_mask_size() -> None:
+    lay = pc.slot_layout(2048, 129)
+    assert lay.width == 129 + 40 + 1 and lay.slots == 2046 // 170
+    with pytest.raises(ValueError, match="at least 40"):
+        pc.slot_layout(2048, 129, sigma=39)
+    with pytest.raises(EncodingOverflowError):
+        pc.slot_layout(1024, 1000)
