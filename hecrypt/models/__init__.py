@@ -9,6 +9,13 @@ encrypted (see :class:`hecrypt.ScoringClient` and docs/scoring.md)::
     model.save("model.json")
     model = models.load("model.json")
 
+Small networks (:class:`Sequential`, declared like Keras, channels-last)
+with a plaintext reference forward pass and a validated file format; the
+shipped digits classifier is :func:`load_digits_cnn` (docs/guide.md)::
+
+    net = models.load_digits_cnn()
+    logits = net.predict(images)           # (N, 8, 8) or (N, 64), values 0..16
+
 scikit-learn is optional: this package imports without it, and
 :func:`from_sklearn` asks for it (``pip install "hecrypt[sklearn]"``).
 """
@@ -24,9 +31,33 @@ from hecrypt.models.linear import (
     scores_to_predictions,
     scores_to_proba,
 )
+from hecrypt.models.sequential import (
+    Activation,
+    AveragePooling2D,
+    Conv2D,
+    Dense,
+    Dropout,
+    Flatten,
+    Layer,
+    MaxPooling2D,
+    NetworkError,
+    Sequential,
+    load_sequential,
+)
 from hecrypt.models.sklearn import from_sklearn
 
 __all__ = [
+    "Activation",
+    "AveragePooling2D",
+    "Conv2D",
+    "Dense",
+    "Dropout",
+    "Flatten",
+    "Layer",
+    "MaxPooling2D",
+    "NetworkError",
+    "Sequential",
+    "load_sequential",
     "LinearModel",
     "ModelInfo",
     "from_arrays",
