@@ -149,11 +149,32 @@ class ElementwiseJob:
 
 @dataclass(frozen=True)
 class MatmulJob:
-    """``Z = X @ Y``: the client's ``(m, k)`` by the server's ``(k, n)``."""
+    """``Z = X @ Y``: the client's ``(m, k)`` by the server's ``(k, n)``.
+
+    Attributes:
+        m, k, n: the shapes.
+        y_bits: the server's values satisfy ``|Y| < 2^y_bits`` (64: any ring element).
+        signed: ``Y`` holds signed integers (then ``Z`` may be negative and is
+            offset by ``2^(bound - 1)`` before masking).
+        lifted: ``X`` is additively shared: the server adds its own share
+            ``X_1`` (``0 <= X_1 < 2^64``) to the client's encrypted ``X_0``
+            first, so ``Z = (X_0 + X_1) @ Y`` over the integers, which is
+            ``X @ Y mod 2^64`` (shares lifted to integers; the carries are
+            multiples of 2^64).
+    """
 
     m: int
     k: int
     n: int
+    y_bits: int = 64
+    signed: bool = False
+    lifted: bool = False
+
+    @property
+    def bound_bits(self) -> int:
+        """``|Z| < 2^bound_bits`` (``Z >= 0`` unless ``signed``; then the offset range)."""
+        x_bits = RING_BITS + (1 if self.lifted else 0)
+        return x_bits + self.y_bits + _log2_ceil(self.k) + (1 if self.signed else 0)
 
 
 Job = ElementwiseJob | MatmulJob
@@ -166,9 +187,9 @@ class _Plan:
     outputs: int  # returned ciphertexts
     # for each output ciphertext: list of (slot, flat result index)
     slot_map: tuple[tuple[tuple[int, int], ...], ...]
-    # matmul packing: rows per group u, copies q
+    # matmul packing: rows per piece u, pieces combined per ciphertext h
     u: int = 0
-    q: int = 0
+    h: int = 1
 
 
 def _log2_ceil(k: int) -> int:
@@ -190,25 +211,24 @@ def job_layout(job: Job, n_bits: int, sigma: int = DEFAULT_SIGMA) -> _Plan:
         return _Plan(lay, job.terms * job.size, groups, smap)
     if isinstance(job, MatmulJob):
         m, k, n = job.m, job.k, job.n
-        if min(m, k, n) < 1:
-            raise ValueError("a matmul job needs positive dimensions")
-        lay = slot_layout(n_bits, 2 * RING_BITS + _log2_ceil(k), sigma)
+        if min(m, k, n) < 1 or not 1 <= job.y_bits <= RING_BITS:
+            raise ValueError("a matmul job needs positive dimensions and 1 <= y_bits <= 64")
+        lay = slot_layout(n_bits, job.bound_bits, sigma)
         s = lay.slots
         u = min(m, s)
-        q = max(1, min(n, s // u))
-        gr_count, gc_count = -(-m // s), -(-n // q)
+        # a column of a short X fills u slots: combine h such pieces per ciphertext
+        h = s // u if 2 * u <= s else 1
+        gr_count, blocks = -(-m // s), -(-n // h)
         smap_list = []
         for gr in range(gr_count):
-            for gc in range(gc_count):
-                entries = []
-                for c in range(q):
-                    j = gc * q + c
-                    if j >= n:
-                        break
-                    for ii in range(min(s, m - gr * s)):
-                        entries.append((c * u + ii, (gr * s + ii) * n + j))
-                smap_list.append(tuple(entries))
-        return _Plan(lay, gr_count * q * k, gr_count * gc_count, tuple(smap_list), u, q)
+            rows = min(s, m - gr * s)
+            for b in range(blocks):
+                smap_list.append(tuple(
+                    (p * u + ii, (gr * s + ii) * n + j)
+                    for p, j in enumerate(range(b * h, min(n, (b + 1) * h)))
+                    for ii in range(rows)
+                ))
+        return _Plan(lay, gr_count * k, gr_count * blocks, tuple(smap_list), u, h)
     raise TypeError(f"unknown job {job!r}")
 
 
@@ -241,20 +261,19 @@ def _client_plaintexts(job: Job, plan: _Plan, x: Any) -> list[int]:
         xs = np.asarray(x, dtype=np.uint64).reshape(job.terms, job.size)
         shifts = [w * (e % s) for e in range(job.size)]
         return [int(v) << sh for row in xs.tolist() for v, sh in zip(row, shifts)]
-    xm = np.asarray(x, dtype=np.uint64).reshape(job.m, job.k)
-    u, q = plan.u, plan.q
+    return _packed_columns(np.asarray(x, dtype=np.uint64).reshape(job.m, job.k), w, s)
+
+
+def _packed_columns(xm: np.ndarray, w: int, s: int) -> list[int]:
+    """Per group of ``s`` rows, per column ``t``: the rows' values in consecutive slots."""
     out: list[int] = []
-    for gr in range(-(-job.m // s)):
-        block = xm[gr * s : (gr + 1) * s].tolist()  # rows of this group
-        cols = []
-        for t in range(job.k):
+    for gr in range(-(-xm.shape[0] // s)):
+        block = xm[gr * s : (gr + 1) * s].tolist()
+        for t in range(xm.shape[1]):
             acc = 0
             for ii in range(len(block) - 1, -1, -1):
                 acc = (acc << w) | int(block[ii][t])
-            cols.append(acc)
-        for c in range(q):
-            shift = w * c * u
-            out.extend(v << shift for v in cols)
+            out.append(acc)
     return out
 
 
@@ -411,6 +430,59 @@ def server_mask(
     return out, np.array(share, dtype=np.uint64)
 
 
+def _horner_chunk(nsq: Any, shift: int, items: Sequence[list[Any]]) -> list[Any]:
+    """Worker kernel: ``prod_p piece_p^(2^(shift * p))`` per item, by Horner's rule."""
+    out = []
+    step = mpz(1) << shift
+    for pieces in items:
+        acc = mpz(pieces[-1])
+        for c in reversed(pieces[:-1]):
+            acc = _gmp.powmod(acc, step, nsq) * c % nsq
+        out.append(acc)
+    return out
+
+
+def _server_operand(job: MatmulJob, y: Any) -> list[list[int]]:
+    """The server's ``Y`` as exponent columns, checked against ``y_bits``."""
+    ym = np.asarray(y)
+    if ym.shape != (job.k, job.n):
+        raise ValueError(f"the server's operand has shape {ym.shape}, not {(job.k, job.n)}")
+    if job.signed:
+        vals = ym.astype(np.int64)
+        if vals.size and int(np.abs(vals).max()) >= 1 << job.y_bits:
+            raise EncodingOverflowError(
+                f"a weight of magnitude {int(np.abs(vals).max())} exceeds the job's bound "
+                f"2^{job.y_bits}")
+        return vals.T.tolist()
+    vals_u = ym.astype(np.uint64)
+    if job.y_bits < RING_BITS and vals_u.size and int(vals_u.max()) >= 1 << job.y_bits:
+        raise EncodingOverflowError(f"a server value exceeds the job's bound 2^{job.y_bits}")
+    return vals_u.T.tolist()
+
+
+def _server_matmul(
+    pk: PublicKey, job: MatmulJob, plan: _Plan, cts: list[Any], y: Any,
+    executor: Executor | None,
+) -> list[Any]:
+    """Step 2 for a matrix job: lift, multi-exponentiate, combine pieces."""
+    n, nsq = pk._n, pk._nsq
+    s, k = plan.layout.slots, job.k
+    gr_count = -(-job.m // s)
+    if job.lifted:
+        x1, y = y
+        plain = _packed_columns(np.asarray(x1, dtype=np.uint64).reshape(job.m, k),
+                                plan.layout.width, s)
+        cts = [c * (1 + (v % n) * n) % nsq for c, v in zip(cts, plain)]
+    cols = _server_operand(job, y)
+    rows = [cts[gr * k : (gr + 1) * k] for gr in range(gr_count)]
+    grid = parallel.contract(rows, cols, nsq, executor=executor)
+    if plan.h == 1:
+        return [c for row in grid for c in row]
+    items = [row[b : b + plan.h] for row in grid for b in range(0, job.n, plan.h)]
+    return parallel.map_chunks(_horner_chunk, (nsq, plan.layout.width * plan.u), items,
+                               executor=executor)
+
+
 def _validate_cts(pk: PublicKey, cts: Sequence[Any]) -> None:
     nsq = pk._nsq
     for c in cts:
@@ -436,7 +508,9 @@ def server_cross(
         pk: the client's public key.
         jobs: the jobs (same as the client's).
         inputs: per job, the server's operand (``(terms, size)`` or
-            ``(k, n)`` uint64 values).
+            ``(k, n)`` values: uint64, or signed ints for a ``signed`` job;
+            for a ``lifted`` job a pair ``(X_1, Y)`` with ``X_1`` its
+            ``(m, k)`` uint64 share of ``X``).
         sigma: statistical parameter.
         executor: where the exponentiations run. Re-randomizers come from
             the key's circuit-private pool first (filled offline with
@@ -471,20 +545,10 @@ def server_cross(
                 items.append((bases, exps))
             raw = parallel.map_chunks(_multiexp_chunk, (nsq,), items, executor=executor)
         else:
-            ym = np.asarray(y, dtype=np.uint64).reshape(job.k, job.n).tolist()
-            s, q, k = plan.layout.slots, plan.q, job.k
-            gr_count, gc_count = -(-job.m // s), -(-job.n // q)
-            rows = [mine[gr * q * k : (gr + 1) * q * k] for gr in range(gr_count)]
-            cols = []
-            for gc in range(gc_count):
-                col: list[int] = []
-                for c in range(q):
-                    j = gc * q + c
-                    col.extend(ym[t][j] if j < job.n else 0 for t in range(k))
-                cols.append(col)
-            grid = parallel.contract(rows, cols, nsq, executor=executor)
-            raw = [c for row in grid for c in row]
-        masked, share = server_mask(pk, raw, plan.layout, plan.slot_map, _result_size(job))
+            raw = _server_matmul(pk, job, plan, mine, y, executor)
+        offset = 1 << (plan.layout.bound_bits - 1) if getattr(job, "signed", False) else 0
+        masked, share = server_mask(pk, raw, plan.layout, plan.slot_map, _result_size(job),
+                                    offset)
         masked_all.extend(masked)
         shares.append(share if isinstance(job, ElementwiseJob) else share.reshape(job.m, job.n))
     fresh = circuit_private(pk, masked_all, executor)

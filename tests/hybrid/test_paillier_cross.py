@@ -82,6 +82,22 @@ def test_elementwise_and_matmul_exact_mod_2_64(keypair_1024: Any) -> None:
         np.testing.assert_array_equal(g, w)
 
 
+@pytest.mark.parametrize("m,k,n", [(1, 7, 5), (3, 2, 9), (20, 4, 3)])
+def test_lifted_signed_matmul_is_exact_mod_2_64(keypair_1024: Any, m: int, k: int, n: int) -> None:
+    rng = np.random.default_rng(m)
+    x0 = rng.integers(0, 2**64, size=(m, k), dtype=np.uint64)
+    x1 = rng.integers(0, 2**64, size=(m, k), dtype=np.uint64)
+    y = rng.integers(-(2**20) + 1, 2**20, size=(k, n))
+    y[0, 0] = -(2**20) + 1  # the bound itself
+    job = pc.MatmulJob(m, k, n, y_bits=20, signed=True, lifted=True)
+    (got,) = _cross(keypair_1024, [job], [x0], [(x1, y)])
+    with np.errstate(over="ignore"):
+        want = (x0 + x1) @ y.astype(np.int64).view(np.uint64)
+    np.testing.assert_array_equal(got, want)
+    with pytest.raises(EncodingOverflowError):
+        pc._server_operand(pc.MatmulJob(m, k, n, y_bits=19, signed=True), y)
+
+
 def test_layout_mask_size() -> None:
     lay = pc.slot_layout(2048, 129)
     assert lay.width == 129 + 40 + 1 and lay.slots == 2046 // 170
