@@ -225,16 +225,32 @@ class SecretSharing:
 
         Leaks: the shape.
         """
-        if owner == self.name:
-            enc = ring.encode(np.asarray(value, dtype=np.float64), self.frac_bits)
-            if shape is not None and tuple(enc.shape) != tuple(shape):
-                raise ProtocolError(f"input of shape {enc.shape}, expected {tuple(shape)}")
-            seed = ring.new_seed()
-            self.party.send(self.peer, [seed, list(enc.shape)])
-            peer_share = ring.expand_seed(seed, b"input", enc.shape)
-            return SharedTensor(enc - peer_share, self.frac_bits, self.index)
-        if owner != self.peer:
-            raise ProtocolError(f"input owner {owner!r} is not a computing party")
+        return self.inputs([(value, owner, shape)])[0]
+
+    def inputs(self, items: Sequence[tuple[Any, str, Sequence[int] | None]]) -> list[SharedTensor]:
+        """Several :meth:`input` calls in one round: every party sends first, then receives.
+
+        Args:
+            items: ``(value, owner, shape)`` triples, in the same order on both parties.
+        """
+        out: list[SharedTensor | None] = [None] * len(items)
+        for i, (value, owner, shape) in enumerate(items):
+            if owner == self.name:
+                enc = ring.encode(np.asarray(value, dtype=np.float64), self.frac_bits)
+                if shape is not None and tuple(enc.shape) != tuple(shape):
+                    raise ProtocolError(f"input of shape {enc.shape}, expected {tuple(shape)}")
+                seed = ring.new_seed()
+                self.party.send(self.peer, [seed, list(enc.shape)])
+                peer_share = ring.expand_seed(seed, b"input", enc.shape)
+                out[i] = SharedTensor(enc - peer_share, self.frac_bits, self.index)
+            elif owner != self.peer:
+                raise ProtocolError(f"input owner {owner!r} is not a computing party")
+        for i, (_, owner, shape) in enumerate(items):
+            if owner == self.peer:
+                out[i] = self._receive_input(owner, shape)
+        return [t for t in out if t is not None]
+
+    def _receive_input(self, owner: str, shape: Sequence[int] | None) -> SharedTensor:
         msg = self.party.recv(owner)
         try:
             seed, shp = msg
@@ -244,10 +260,22 @@ class SecretSharing:
         if not isinstance(seed, bytes) or len(seed) != ring.SEED_BYTES:
             raise ProtocolError(f"input message from {owner!r} has no valid seed")
         if shape is not None and got != tuple(shape):
-            raise ProtocolError(f"{owner!r} shared a tensor of shape {got}, expected {tuple(shape)}")
-        if math.prod(got) > (1 << 28):
-            raise ProtocolError(f"{owner!r} shared a tensor of {math.prod(got)} elements")
+            raise ProtocolError(
+                f"{owner!r} shared a tensor of shape {got}, expected {tuple(shape)}"
+            )
+        if any(s < 0 for s in got) or math.prod(got) > (1 << 28):
+            raise ProtocolError(f"{owner!r} shared a tensor of shape {got}")
         return SharedTensor(ring.expand_seed(seed, b"input", got), self.frac_bits, self.index)
+
+    def add_private(self, x: SharedTensor, value: Any, owner: str) -> SharedTensor:
+        """``x + v`` for a value ``v`` only ``owner`` knows (e.g. a bias): the owner adds it
+        to its own share. No message; ``value`` is ignored on the other party."""
+        if owner == self.name:
+            return SharedTensor(x.share + ring.encode(np.asarray(value), x.frac_bits),
+                                x.frac_bits, x.index)
+        if owner != self.peer:
+            raise ProtocolError(f"owner {owner!r} is not a computing party")
+        return x
 
     def share_zero(self, shape: Sequence[int]) -> SharedTensor:
         """A sharing of zeros (both shares zero; no message)."""
@@ -378,7 +406,7 @@ class SecretSharing:
         if x.frac_bits != self.frac_bits:
             raise ProtocolError("truncate a product before evaluating a polynomial on it")
         k, d, levels = polynomial_plan(poly)
-        t = SharedTensor(x.truncate(k).share, self.frac_bits, self.index) if k else x
+        t = x.div_pow2(k)
         powers: dict[int, SharedTensor] = {1: t}
         for level in levels:
             ops = [Product("square", powers[i]) if i == j else Product("mul", powers[i], powers[j])
@@ -424,7 +452,7 @@ class SecretSharing:
         summed = SharedTensor(win.sum(axis=(4, 5), dtype=np.uint64), x.frac_bits, x.index)
         area = ph * pw
         if area & (area - 1) == 0:
-            return summed.truncate(area.bit_length() - 1) if area > 1 else summed
+            return summed.div_pow2(area.bit_length() - 1)
         return summed.mul_public(1.0 / area, self.frac_bits).truncate(self.frac_bits)
 
 

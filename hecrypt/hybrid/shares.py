@@ -238,6 +238,12 @@ class SharedTensor:
             out = np.negative(ring.shift_right_signed(np.negative(self.share), d))
         return self._new(out, self.frac_bits - d)
 
+    def div_pow2(self, bits: int) -> SharedTensor:
+        """``x / 2^bits`` at the same scale (a local truncation; same error bound)."""
+        if bits <= 0:
+            return self._new(self.share * np.uint64(1 << -bits)) if bits else self
+        return self._new(self._new(self.share, self.frac_bits + bits).truncate(bits).share)
+
     def rescale(self, frac_bits: int) -> SharedTensor:
         """Bring to ``frac_bits`` fractional bits: exact shift up, truncation down."""
         if frac_bits >= self.frac_bits:
@@ -245,9 +251,12 @@ class SharedTensor:
         return self.truncate(self.frac_bits - frac_bits)
 
     # ---------------------------------------------------------------- shape
-    def sum(self, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> SharedTensor:
+    def sum(
+        self, axis: int | tuple[int, ...] | None = None, keepdims: bool = False
+    ) -> SharedTensor:
         """Sum of elements (exact; wraps like the ring)."""
-        return self._new(np.asarray(self.share.sum(axis=axis, keepdims=keepdims, dtype=np.uint64)))
+        total = self.share.sum(axis=axis, keepdims=keepdims, dtype=np.uint64)
+        return self._new(np.asarray(total))
 
     def reshape(self, *shape: Any) -> SharedTensor:
         """The same share with another shape."""
@@ -258,7 +267,7 @@ class SharedTensor:
         return self._new(self.share.transpose(*axes))
 
     @property
-    def T(self) -> SharedTensor:  # noqa: N802 - numpy's name
+    def T(self) -> SharedTensor:
         """Transpose (reversed axes)."""
         return self._new(self.share.T)
 

@@ -120,13 +120,19 @@ def _conv_shape(sa: tuple[int, ...], sb: tuple[int, ...] | None, p: tuple[Any, .
     return ring.conv2d_output_shape(sa, sb, strides, padding)
 
 
+def _need_b(b: np.ndarray | None) -> np.ndarray:
+    if b is None:
+        raise ValueError("this triple kind needs b")
+    return b
+
+
 #: Triple kinds by name: whether they have a ``b``, the shape of ``c``, and ``c``'s formula.
 KINDS: dict[str, _Kind] = {
-    "mul": _Kind(True, _mul_shape, lambda a, b, p: a * b),
+    "mul": _Kind(True, _mul_shape, lambda a, b, p: a * _need_b(b)),
     "square": _Kind(False, _square_shape, lambda a, b, p: a * a),
-    "matmul": _Kind(True, _matmul_shape, lambda a, b, p: ring.matmul(a, b)),
+    "matmul": _Kind(True, _matmul_shape, lambda a, b, p: ring.matmul(a, _need_b(b))),
     "conv2d": _Kind(
-        True, _conv_shape, lambda a, b, p: ring.conv2d(a, b, *_conv_params(p))
+        True, _conv_shape, lambda a, b, p: ring.conv2d(a, _need_b(b), *_conv_params(p))
     ),
 }
 
@@ -400,6 +406,7 @@ def dealer_program(
     computing: Sequence[str] = ("client", "server"),
     *,
     max_elements: int = MAX_ELEMENTS,
+    phase: str | None = "offline",
 ) -> dict[str, int]:
     """The dealer's whole program: answer prepare requests until both parties close.
 
@@ -411,6 +418,9 @@ def dealer_program(
         party: the dealer's :class:`~hecrypt.hybrid.channels.Party`.
         computing: the two computing parties' names.
         max_elements: refuse batches larger than this many elements.
+        phase: the phase the dealer's traffic and time are attributed to
+            (``"offline"``: everything a dealer does is preprocessing;
+            ``None``: the caller's current phase).
 
     Returns:
         ``{"batches": ..., "triples": ..., "elements": ...}`` served.
@@ -422,6 +432,9 @@ def dealer_program(
     Leaks: the dealer learns the kinds and shapes requested, nothing about
     the computing parties' inputs (it receives nothing else).
     """
+    if phase is not None:
+        with party.phase(phase):
+            return dealer_program(party, computing, max_elements=max_elements, phase=None)
     p0, p1 = sorted(computing)
     served = {"batches": 0, "triples": 0, "elements": 0}
     while True:

@@ -92,7 +92,7 @@ def test_matmul_is_exact_mod_2_64(m: int, k: int, n: int) -> None:
 
 
 def _conv_reference(x: np.ndarray, w: np.ndarray, s: tuple[int, int], pad: str) -> np.ndarray:
-    n, h, wd, c = x.shape
+    n, h, wd, _ = x.shape
     kh, kw, _, o = w.shape
     ho, pt, _ = ring.conv2d_padding(h, kh, s[0], pad)
     wo, pl, _ = ring.conv2d_padding(wd, kw, s[1], pad)
