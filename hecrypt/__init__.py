@@ -32,6 +32,9 @@ from hecrypt.paillier import (
 )
 from hecrypt.scoring import ScoringClient
 
+# last: the comparison sits on top of every other piece
+from hecrypt.comparison import compare  # noqa: E402  (documented in docs/comparison.md)
+
 __version__ = "0.1.0"
 
 __all__ = [
@@ -43,6 +46,7 @@ __all__ = [
     "EncryptedTensor",
     "PackedTensor",
     "ScoringClient",
+    "compare",
     "HecryptError",
     "KeyMismatchError",
     "EncodingOverflowError",

@@ -39,6 +39,11 @@ def build_parser() -> argparse.ArgumentParser:
     bench_parser = sub.add_parser("bench", help="benchmark against phe on the same key")
     bench.add_arguments(bench_parser)
     bench_parser.set_defaults(func=bench.run)
+
+    # hecrypt compare: measured comparison of HE, secret sharing and hybrid
+    from hecrypt.comparison import cli as compare_cli
+
+    compare_cli.add_command(sub)
     return parser
 
 

@@ -1,0 +1,282 @@
+"""``hecrypt.compare``: measure every technique on the same private prediction.
+
+    import hecrypt
+    from hecrypt.comparison import linear_workload
+
+    cmp = hecrypt.compare(linear_workload(features=100, batch=64))
+    print(cmp.table())
+    cmp.to_dict()["results"][0]["projected_s"]["wan"]
+
+Every figure comes from the channels' counters (bytes, rounds, per phase)
+and real clocks; the projection onto a network is the formula of
+:mod:`hecrypt.comparison.projection`. A technique that ran and gave wrong
+outputs, or failed, makes :func:`compare` raise
+:class:`~hecrypt.comparison.results.AccuracyCheckError` /
+:class:`~hecrypt.comparison.results.ComparisonError` (with every measured
+result attached) unless ``strict=False``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hecrypt.comparison import report
+from hecrypt.comparison.projection import PRESETS, Network, parse_network
+from hecrypt.comparison.results import (
+    AccuracyCheckError,
+    ComparisonError,
+    TechniqueResult,
+    make_result,
+)
+from hecrypt.comparison.techniques import TECHNIQUES, run_technique
+from hecrypt.comparison.workloads import Workload, linear_workload, model_workload
+
+__all__ = ["Comparison", "compare", "sweep", "SWEEP_PARAMS"]
+
+#: Parameters a sweep can vary.
+SWEEP_PARAMS = ("features", "batch", "key_bits")
+
+Progress = Callable[[int, int, str], None]
+
+
+@dataclass
+class Comparison:
+    """Every technique's measured result, with the machine it ran on.
+
+    Attributes:
+        machine: CPU, cores, versions and load when it ran.
+        networks: the networks the results are projected onto.
+        results: one :class:`TechniqueResult` per workload, key size and technique.
+        sweep: ``{"param": ..., "values": [...]}`` for a sweep, else ``None``.
+    """
+
+    machine: dict[str, Any]
+    networks: list[Network]
+    results: list[TechniqueResult] = field(default_factory=list)
+    sweep: dict[str, Any] | None = None
+
+    def failures(self) -> list[TechniqueResult]:
+        """Results that failed to run or failed their accuracy check."""
+        return [r for r in self.results if r.failed]
+
+    def result(self, technique: str, workload: str | None = None) -> TechniqueResult:
+        """The (first) result of ``technique`` (on the named workload).
+
+        Raises:
+            KeyError: no such result.
+        """
+        for r in self.results:
+            if r.technique == technique and (workload is None or r.workload["name"] == workload):
+                return r
+        raise KeyError(f"no result for {technique!r}" + (f" on {workload!r}" if workload else ""))
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{"machine", "networks", "sweep", "results": [...]}`` (see docs/comparison.md)."""
+        return {
+            "machine": self.machine,
+            "networks": [n.to_dict() for n in self.networks],
+            "sweep": self.sweep,
+            "results": [r.to_dict() for r in self.results],
+        }
+
+    def to_json(self, *, indent: int | None = 2) -> str:
+        """:meth:`to_dict` as JSON text (infinities written as null)."""
+        return json.dumps(_finite(self.to_dict()), indent=indent)
+
+    def to_csv(self) -> str:
+        """One row per workload, technique and party (:func:`report.format_csv`)."""
+        return report.format_csv(self)
+
+    def table(self) -> str:
+        """The readable table (:func:`report.format_table`)."""
+        return report.format_table(self)
+
+    def plot(self, path: str | Path, *, title: str | None = None) -> Path:
+        """A PNG of the figures (needs matplotlib: ``pip install "hecrypt[plot]"``)."""
+        return report.plot(self, path, title=title)
+
+
+def _finite(obj: Any) -> Any:
+    if isinstance(obj, float) and (obj != obj or obj in (float("inf"), float("-inf"))):
+        return None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    if hasattr(obj, "item") and callable(obj.item):  # numpy scalars
+        return _finite(obj.item())
+    return obj
+
+
+def _networks(networks: Iterable[str | Network] | None) -> list[Network]:
+    if networks is None:
+        return list(PRESETS.values())
+    out = [n if isinstance(n, Network) else parse_network(n) for n in networks]
+    names = [n.name for n in out]
+    if len(set(names)) != len(names):
+        raise ValueError(f"network names must be distinct: {names}")
+    return out
+
+
+def _techniques(techniques: Iterable[str] | None) -> list[str]:
+    chosen = list(TECHNIQUES if techniques is None else techniques)
+    for t in chosen:
+        if t not in TECHNIQUES:
+            raise ValueError(f"unknown technique {t!r}; choose from {', '.join(TECHNIQUES)}")
+    if not chosen:
+        raise ValueError("no technique to compare")
+    return chosen
+
+
+def _machine() -> dict[str, Any]:
+    from hecrypt.bench import machine_info
+
+    return dict(machine_info())
+
+
+def _check(comparison: Comparison, strict: bool) -> Comparison:
+    if not strict:
+        return comparison
+    errors = [r for r in comparison.results if r.status == "error"]
+    if errors:
+        lines = "; ".join(f"{r.technique} on {r.workload['name']}: {r.reason}" for r in errors)
+        raise ComparisonError(f"technique(s) failed while running: {lines}", comparison)
+    wrong = comparison.failures()
+    if wrong:
+        lines = "; ".join(f"{r.technique} on {r.workload['name']}: {r.accuracy.get('problem')}"
+                          for r in wrong)
+        raise AccuracyCheckError(
+            f"outputs differ from the plaintext model beyond the tolerance: {lines}", comparison
+        )
+    return comparison
+
+
+def _run_all(jobs: list[tuple[Workload, int]], techniques: list[str], networks: list[Network],
+             *, transport: str, timeout: float, value_bound: float | None,
+             insecure_small_keys: bool, ss_options: dict[str, Any] | None,
+             progress: Progress | None) -> list[TechniqueResult]:
+    total = len(jobs) * len(techniques)
+    done = 0
+    out = []
+    for workload, bits in jobs:
+        for tech in techniques:
+            if progress is not None:
+                progress(done, total, f"{tech} on {workload.name}")
+            run = run_technique(tech, workload, key_bits=bits, transport=transport,
+                                timeout=timeout, value_bound=value_bound,
+                                insecure_small_keys=insecure_small_keys, ss_options=ss_options)
+            out.append(make_result(run, workload, networks, key_bits=bits, transport=transport))
+            done += 1
+    if progress is not None:
+        progress(total, total, "done")
+    return out
+
+
+def compare(
+    workload: Workload | Sequence[Workload] | None = None,
+    *,
+    model: Any = None,
+    X: Any = None,
+    techniques: Iterable[str] | None = None,
+    key_bits: int = 2048,
+    transport: str = "memory",
+    networks: Iterable[str | Network] | None = None,
+    timeout: float = 600.0,
+    value_bound: float | None = None,
+    strict: bool = True,
+    insecure_small_keys: bool = False,
+    ss_options: dict[str, Any] | None = None,
+    progress: Progress | None = None,
+) -> Comparison:
+    """Run the same private prediction under each technique and measure it.
+
+    Args:
+        workload: a :class:`Workload` (or several); default: a logistic
+            regression of 10 features and 8 records.
+        model, X: instead of ``workload``: the user's model (LinearModel,
+            model file, scikit-learn estimator, Sequential) and records.
+        techniques: names from :data:`TECHNIQUES` (default: all).
+        key_bits: Paillier key size for the techniques that use Paillier.
+        transport: ``"memory"`` (parties as threads) or ``"tcp"`` (processes
+            on loopback).
+        networks: presets (``"lan"``, ``"wan"``) or ``NAME=BANDWIDTH,LATENCY``
+            or :class:`Network` objects to project onto (default lan and wan).
+        timeout: per-message timeout of the channels, seconds.
+        value_bound: the public bound on ``|x|`` the HE client declares
+            (default: the next power of two above the data's largest value).
+        strict: raise when a technique fails or is inaccurate (default).
+        insecure_small_keys: allow keys below 2048 bits (tests only).
+        ss_options: extra keyword arguments for the secret-sharing modes.
+        progress: ``progress(done, total, what)``, called before each run.
+
+    Returns:
+        A :class:`Comparison`.
+
+    Raises:
+        AccuracyCheckError: (strict) a technique's outputs are wrong.
+        ComparisonError: (strict) a technique failed while running.
+        ValueError: unknown technique, network or transport.
+    """
+    if workload is None:
+        workload = model_workload(model, X) if model is not None else linear_workload()
+    elif model is not None or X is not None:
+        raise ValueError("give either a workload or model and X, not both")
+    workloads = [workload] if isinstance(workload, Workload) else list(workload)
+    nets = _networks(networks)
+    chosen = _techniques(techniques)
+    machine = _machine()
+    results = _run_all([(w, key_bits) for w in workloads], chosen, nets, transport=transport,
+                       timeout=timeout, value_bound=value_bound,
+                       insecure_small_keys=insecure_small_keys, ss_options=ss_options,
+                       progress=progress)
+    return _check(Comparison(machine, nets, results), strict)
+
+
+def sweep(
+    param: str,
+    values: Sequence[int],
+    *,
+    base: dict[str, Any] | None = None,
+    techniques: Iterable[str] | None = None,
+    transport: str = "memory",
+    networks: Iterable[str | Network] | None = None,
+    timeout: float = 600.0,
+    strict: bool = True,
+    insecure_small_keys: bool = False,
+    progress: Progress | None = None,
+) -> Comparison:
+    """Compare the techniques on a synthetic linear workload while one parameter grows.
+
+    Args:
+        param: ``"features"``, ``"batch"`` or ``"key_bits"``.
+        values: the values it takes.
+        base: the other parameters: ``features`` (default 10), ``batch``
+            (default 8), ``key_bits`` (default 2048), ``task`` (``"logistic"``).
+
+    Raises:
+        ValueError: an unknown parameter or empty values.
+    """
+    if param not in SWEEP_PARAMS:
+        raise ValueError(f"can sweep {', '.join(SWEEP_PARAMS)}, not {param!r}")
+    if not values:
+        raise ValueError("a sweep needs at least one value")
+    settings: dict[str, Any] = {"features": 10, "batch": 8, "key_bits": 2048, "task": "logistic"}
+    settings.update(base or {})
+    jobs = []
+    for v in values:
+        s = dict(settings, **{param: int(v)})
+        w = linear_workload(int(s["features"]), int(s["batch"]), task=str(s["task"]))
+        jobs.append((w, int(s["key_bits"])))
+    nets = _networks(networks)
+    chosen = _techniques(techniques)
+    machine = _machine()
+    results = _run_all(jobs, chosen, nets, transport=transport, timeout=timeout,
+                       value_bound=None, insecure_small_keys=insecure_small_keys,
+                       ss_options=None, progress=progress)
+    cmp = Comparison(machine, nets, results, {"param": param, "values": [int(v) for v in values],
+                                               "base": settings})
+    return _check(cmp, strict)
