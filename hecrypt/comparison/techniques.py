@@ -161,11 +161,12 @@ def _run_he(technique: str, workload: Workload, *, key_bits: int, transport: str
         technique, model_json=workload.model.to_json(), X=workload.X, key_bits=key_bits,
         value_bound=bound, insecure_small_keys=insecure_small_keys,
     )
+    reports: dict[str, dict[str, Any]] = {}
     t0 = time.perf_counter()
-    outputs = run_parties(programs, transport=transport, timeout=timeout)
+    outputs = run_parties(programs, transport=transport, timeout=timeout, reports=reports)
     wall = time.perf_counter() - t0
     client = outputs[he_parties.CLIENT]
-    parties = {name: out["report"] for name, out in outputs.items()}
+    parties = {name: reports[name] for name in programs}
     details = {k: client.get(k) for k in ("path", "ciphertexts_sent", "ciphertexts_received")}
     details["value_bound"] = bound
     return Run(technique, "ok", parties=_check_report(technique, parties),

@@ -37,7 +37,7 @@ __all__ = [
 def is_sequential(model: Any) -> bool:
     """Whether ``model`` is a ``hecrypt.models.Sequential`` network."""
     try:
-        from hecrypt.models import Sequential  # type: ignore[attr-defined]
+        from hecrypt.models import Sequential
     except ImportError:
         return False
     return isinstance(model, Sequential)
