@@ -36,6 +36,7 @@ __all__ = [
     "random_prime",
     "structured_prime",
     "small_factors",
+    "small_prime_factor",
     "is_primitive_root",
     "FixedBaseTable",
     "powmod_base_list",
@@ -56,9 +57,33 @@ powmod_exp_list = gmpy2.powmod_exp_list
 _MR_ROUNDS = 64
 
 
-def is_prime(x: Any) -> bool:
-    """Probabilistic primality test (BPSW plus Miller-Rabin rounds in GMP)."""
-    return bool(gmpy2.is_prime(mpz(x), _MR_ROUNDS))
+def is_prime(x: Any, rounds: int = _MR_ROUNDS) -> bool:
+    """Probabilistic primality test (BPSW plus ``rounds - 24`` Miller-Rabin rounds in GMP)."""
+    return bool(gmpy2.is_prime(mpz(x), rounds))
+
+
+def small_prime_factor(x: Any) -> int | None:
+    """The smallest prime factor of ``x`` below 2^16, or None (one gcd, then a scan).
+
+    Cheap on any size: a single gcd with the product of the primes below 2^16
+    decides whether such a factor exists.
+    """
+    x = mpz(x)
+    if not _SMALL_PRODUCT:
+        product = mpz(1)
+        for ell in _small_primes():
+            product *= ell
+        _SMALL_PRODUCT.append(product)
+    g = gcd(x, _SMALL_PRODUCT[0])
+    if g == 1:
+        return None
+    for ell in _small_primes():
+        if g % ell == 0:
+            return ell
+    return None  # pragma: no cover - g divides the product of these primes
+
+
+_SMALL_PRODUCT: list[Any] = []
 
 
 def is_probable_prime(x: Any) -> bool:

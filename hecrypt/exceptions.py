@@ -18,6 +18,7 @@ __all__ = [
     "UnsupportedModelError",
     "InvalidFeatures",
     "FeatureMismatchError",
+    "ParameterError",
 ]
 
 
@@ -59,3 +60,7 @@ class InvalidFeatures(HecryptError, ValueError):
 
 class FeatureMismatchError(InvalidFeatures):
     """Records have another number of features than the model expects."""
+
+
+class ParameterError(HecryptError, ValueError):
+    """A parameter is outside what the library accepts (for example below a security floor)."""

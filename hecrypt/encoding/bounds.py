@@ -153,7 +153,8 @@ def _need(bound: int, max_int: int, what: str) -> int:
     if bound > max_int:
         raise EncodingOverflowError(
             f"{what} could reach a magnitude of {bound.bit_length()} bits, but the plaintext "
-            f"limit is {max_int.bit_length()} bits (max_int = {max_int}); rescale to fewer "
+            f"limit is {max_int.bit_length()} bits (max_int < 2^{max_int.bit_length()}); "
+            "rescale to fewer "
             "fractional bits, reduce the data range, or use a larger modulus"
         )
     return bound

@@ -21,7 +21,15 @@ from typing import Any
 
 from hecrypt.exceptions import EncodingOverflowError
 
-__all__ = ["DEFAULT_FRAC_BITS", "encode", "decode", "is_real_scalar", "max_int_for"]
+__all__ = [
+    "DEFAULT_FRAC_BITS",
+    "encode",
+    "decode",
+    "describe",
+    "is_real_scalar",
+    "max_int_for",
+    "not_a_number_message",
+]
 
 #: Fractional bits used for floats unless the caller chooses otherwise.
 DEFAULT_FRAC_BITS = 32
@@ -55,7 +63,7 @@ def encode(value: Any, max_int: int, frac_bits: int | None = None) -> tuple[int,
         EncodingOverflowError: ``|m| > max_int``.
     """
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"cannot encode {type(value).__name__}: expected an int or a float")
+        raise TypeError(not_a_number_message(value))
     if isinstance(value, numbers.Integral):
         scale = 0 if frac_bits is None else frac_bits
         m = int(value) << scale
@@ -75,10 +83,34 @@ def encode(value: Any, max_int: int, frac_bits: int | None = None) -> tuple[int,
                 m = round(Fraction(x) * (1 << scale))
     if abs(m) > max_int:
         raise EncodingOverflowError(
-            f"{value!r} at scale 2^{scale} needs {abs(m).bit_length()} bits; "
+            f"{describe(value)} at scale 2^{scale} needs {abs(m).bit_length()} bits; "
             f"the plaintext space holds magnitudes up to {max_int.bit_length()} bits"
         )
     return m, scale
+
+
+def describe(value: Any) -> str:
+    """A short text for ``value`` in a message: big integers by their size, not digits."""
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        v = int(value)
+        if v.bit_length() > 64:
+            return f"an integer of {v.bit_length()} bits"
+        return str(v)
+    return repr(value)
+
+
+def not_a_number_message(value: Any) -> str:
+    """Why ``value`` cannot be encoded as one number, and what to call instead."""
+    name = type(value).__name__
+    if hasattr(value, "to_numpy") or hasattr(value, "__array__") or isinstance(
+        value, (list, tuple, range)
+    ):
+        return (
+            f"cannot encode a {name} as one number: encrypt a numpy array "
+            f"(for a table: encrypt(data.to_numpy()) gives an EncryptedTensor), or "
+            f"encrypt_batch(values) for a 1-D sequence"
+        )
+    return f"cannot encode {name}: expected an int or a float"
 
 
 def decode(residue: int, n: int, max_int: int, scale: int) -> int | float:

@@ -67,9 +67,60 @@ def _check_size(bits: int, insecure_small_keys: bool) -> None:
         )
     if bits < MIN_KEY_BITS and not insecure_small_keys:
         raise InvalidKey(
-            f"a {bits}-bit modulus is below the {MIN_KEY_BITS}-bit policy; pass "
-            "insecure_small_keys=True only for tests"
+            f"a {bits}-bit modulus is below the {MIN_KEY_BITS}-bit policy: use a key of "
+            f"at least {MIN_KEY_BITS} bits"
         )
+
+
+def _check_modulus(n: Any) -> None:
+    """Cheap structural checks of a modulus from outside (no factoring)."""
+    if n % 2 == 0:
+        raise InvalidKey("n must be an odd product of two distinct primes, not even")
+    small = _gmp.small_prime_factor(n)
+    if small is not None:
+        raise InvalidKey(
+            f"n has the small prime factor {small}: a Paillier modulus is the product of "
+            "two large primes"
+        )
+    if _gmp.is_probable_prime(n) or _gmp.isqrt(n) ** 2 == n:
+        raise InvalidKey("n must be a product of two distinct primes, not a prime or a square")
+
+
+#: Below this, ``|p - q|`` lets Fermat's method factor ``n`` (FIPS 186-5 asks
+#: ``|p - q| > 2^(|n|/2 - 100)``).
+_PQ_DISTANCE_SLACK = 100
+
+
+def _check_factors(n: Any, p: Any, q: Any) -> None:
+    """Validate the primes of a private key, cheapest checks first.
+
+    Order: product, distance, ``gcd(n, phi(n)) = 1``, a base-2 Fermat test
+    of both primes (rejects a composite in one exponentiation), then BPSW
+    with Miller-Rabin rounds. A crafted key is refused in milliseconds up to
+    a few exponentiations; a valid 16,384-bit key costs a few seconds.
+    """
+    if p == q:
+        raise InvalidKey("p and q must be distinct primes")
+    if p * q != n:
+        raise InvalidKey("p * q does not equal the public modulus n")
+    if (q - p).bit_length() <= n.bit_length() // 2 - _PQ_DISTANCE_SLACK:
+        raise InvalidKey(
+            f"|p - q| must exceed 2^({n.bit_length()} / 2 - {_PQ_DISTANCE_SLACK}): closer "
+            "primes let Fermat's method factor n"
+        )
+    if _gmp.gcd(n, (p - 1) * (q - 1)) != 1:
+        raise InvalidKey("gcd(n, (p - 1)(q - 1)) must be 1 (p must not divide q - 1, nor q p - 1)")
+    for x in (p, q):
+        if x < 3 or _gmp.powmod(2, x - 1, x) != 1:
+            raise InvalidKey("p and q must be prime")
+    if not (_gmp.is_prime(p, _KEY_CHECK_ROUNDS) and _gmp.is_prime(q, _KEY_CHECK_ROUNDS)):
+        raise InvalidKey("p and q must be prime")
+
+
+#: GMP's test for loaded keys: BPSW plus 8 Miller-Rabin rounds (no BPSW
+#: pseudoprime is known; the 64 of key generation would cost 4 s per
+#: 8,192-bit prime).
+_KEY_CHECK_ROUNDS = 32
 
 
 def _as_int(x: Any, what: str) -> Any:
@@ -111,8 +162,7 @@ class PublicKey:
         """
         n = _as_int(n, "n")
         _check_size(n.bit_length(), insecure_small_keys)
-        if n % 2 == 0 or _gmp.is_probable_prime(n) or _gmp.isqrt(n) ** 2 == n:
-            raise InvalidKey("n must be an odd product of two distinct primes")
+        _check_modulus(n)
         object.__setattr__(self, "_n", n)
         object.__setattr__(self, "_nsq", n * n)
         object.__setattr__(self, "_max_int", int(n // 3))
@@ -328,7 +378,12 @@ class PublicKey:
                 ``ceil(|n|/2)`` bits. Faster, under a *stronger* assumption: that
                 ``hs^alpha`` with an exponent of this length is indistinguishable
                 from a uniform n-th residue (see docs/security.md). The pool is
-                not used when this is set.
+                not used when this is set. Refused below ``2 * lambda`` bits
+                (224 for a 2048-bit key, see
+                :func:`~hecrypt.paillier.randomness.min_djn_exponent_bits`).
+
+        Raises:
+            ParameterError: ``djn_exponent_bits`` below the floor.
         """
         items = _flatten(values)
         encoded = [self._residue(v, frac_bits) for v in items]
@@ -343,8 +398,8 @@ class PublicKey:
         progress: parallel.ProgressCallback | None,
         exp_bits: int | None = None,
     ) -> list[Any]:
-        if exp_bits is not None and (isinstance(exp_bits, bool) or int(exp_bits) < 1):
-            raise ValueError("djn_exponent_bits must be a positive integer")
+        if exp_bits is not None:
+            exp_bits = randomness.check_djn_exponent_bits(exp_bits, self.n_bits)
         pool = _pools.get(self._n) if exp_bits is None else None
         pooled: list[Any] = []
         if pool is not None:
@@ -466,19 +521,16 @@ class PrivateKey:
         """Validate and build a private key from its primes.
 
         Raises:
-            InvalidKey: ``p * q != n``, equal factors, or a factor is not prime.
+            InvalidKey: ``p * q != n``, equal or close factors (``|p - q|`` at
+                most ``2^(|n|/2 - 100)``), ``gcd(n, phi(n)) != 1``, or a factor
+                is not prime.
         """
         if not isinstance(public_key, PublicKey):
             raise InvalidKey("public_key must be a hecrypt PublicKey")
         p, q = _as_int(p, "p"), _as_int(q, "q")
         if p > q:
             p, q = q, p
-        if p == q:
-            raise InvalidKey("p and q must be distinct primes")
-        if p * q != public_key._n:
-            raise InvalidKey("p * q does not equal the public modulus n")
-        if not (_gmp.is_prime(p) and _gmp.is_prime(q)):
-            raise InvalidKey("p and q must be prime")
+        _check_factors(public_key._n, p, q)
         set_ = object.__setattr__
         set_(self, "_pk", public_key)
         set_(self, "_p", p)
@@ -645,7 +697,7 @@ class PrivateKey:
 
     def _check(self, x: Any) -> EncryptedNumber:
         if not isinstance(x, EncryptedNumber):
-            raise TypeError(f"expected an EncryptedNumber, not {type(x).__name__}")
+            raise TypeError(_not_encrypted_message(x))
         if x._pk is not self._pk and x._pk != self._pk:
             raise KeyMismatchError(
                 f"number encrypted under key {x._pk.fingerprint}, not {self._pk.fingerprint}"
@@ -770,6 +822,30 @@ class PrivateKey:
         return interop.private_key_to_phe(self)
 
 
+def _not_encrypted_message(x: Any) -> str:
+    """Why ``x`` cannot be decrypted by a hecrypt private key, and what to call instead."""
+    name = type(x).__name__
+    module = type(x).__module__
+    if module.split(".")[0] == "phe":
+        return (
+            f"a phe {name} is not a hecrypt EncryptedNumber: convert it with "
+            "hecrypt.EncryptedNumber.from_phe(x), or decrypt it with its phe private key"
+        )
+    if module.startswith("hecrypt.compat"):
+        return (
+            f"a phe-compatible {name} from {module} is not a hecrypt EncryptedNumber: "
+            "decrypt it with the private key of that module"
+        )
+    if isinstance(x, (list, tuple)):
+        return (
+            f"decrypt takes one EncryptedNumber, EncryptedTensor or PackedTensor, not a "
+            f"{name}: use decrypt_batch(numbers) for a sequence of numbers"
+        )
+    return (
+        f"expected a hecrypt EncryptedNumber, EncryptedTensor or PackedTensor, not {name}"
+    )
+
+
 def _load_private(n: int, p: int, q: int) -> PrivateKey:
     return PrivateKey(_load_public(n), p, q)
 
@@ -799,7 +875,12 @@ def generate_keypair(
         p, _ = _gmp.structured_prime(bits_p)
         q, _ = _gmp.structured_prime(bits_q)
         n = p * q
-        if p != q and n.bit_length() == n_bits and _gmp.gcd(n, (p - 1) * (q - 1)) == 1:
+        if (
+            p != q
+            and n.bit_length() == n_bits
+            and _gmp.gcd(n, (p - 1) * (q - 1)) == 1
+            and abs(q - p).bit_length() > n_bits // 2 - _PQ_DISTANCE_SLACK
+        ):
             break
     pk = _load_public(int(n))
     return pk, PrivateKey(pk, p, q)

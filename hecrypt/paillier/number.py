@@ -7,17 +7,31 @@ from typing import TYPE_CHECKING, Any
 
 from hecrypt import _gmp
 from hecrypt.encoding import fixedpoint
-from hecrypt.exceptions import InvalidCiphertext, KeyMismatchError
+from hecrypt.exceptions import InvalidCiphertext, InvalidKey, KeyMismatchError
 
 if TYPE_CHECKING:
     from hecrypt.paillier.keys import PublicKey
 
-__all__ = ["EncryptedNumber", "validate_ciphertext"]
+__all__ = ["EncryptedNumber", "check_public_key", "validate_ciphertext"]
 
 _MUL_HINT = (
     "Paillier cannot multiply two ciphertexts; use the secret-sharing "
     "multiplication of hecrypt.hybrid (Beaver triples) for ciphertext x ciphertext"
 )
+
+
+def check_public_key(public_key: Any) -> None:
+    """Raise :class:`InvalidKey` unless ``public_key`` is a hecrypt ``PublicKey``."""
+    from hecrypt.paillier.keys import PublicKey
+
+    if isinstance(public_key, PublicKey):
+        return
+    if type(public_key).__module__.startswith("phe"):
+        raise InvalidKey(
+            f"a phe {type(public_key).__name__} where a hecrypt PublicKey belongs: convert "
+            "it with hecrypt.PublicKey.from_phe(key)"
+        )
+    raise InvalidKey(f"public_key must be a hecrypt PublicKey, not {type(public_key).__name__}")
 
 
 def validate_ciphertext(public_key: PublicKey, c: Any) -> Any:
@@ -26,8 +40,10 @@ def validate_ciphertext(public_key: PublicKey, c: Any) -> Any:
     Rules: an integer, ``0 < c < n^2`` and ``gcd(c, n) == 1``.
 
     Raises:
+        InvalidKey: ``public_key`` is not a hecrypt :class:`PublicKey`.
         InvalidCiphertext: a rule is broken.
     """
+    check_public_key(public_key)
     if isinstance(c, bool) or not isinstance(c, (numbers.Integral, _gmp.MPZ)):
         raise InvalidCiphertext(f"a ciphertext must be an integer, not {type(c).__name__}")
     c = _gmp.mpz(c)
@@ -63,7 +79,14 @@ class EncryptedNumber:
     _fresh: bool
 
     def __init__(self, public_key: PublicKey, ciphertext: int, scale: int = 0) -> None:
-        """Wrap a raw ciphertext from outside (validated) at ``scale``."""
+        """Wrap a raw ciphertext from outside (validated) at ``scale``.
+
+        Raises:
+            InvalidKey: ``public_key`` is not a hecrypt ``PublicKey``.
+            InvalidCiphertext: ``ciphertext`` is not an integer in ``(0, n^2)``
+                coprime to ``n``.
+        """
+        check_public_key(public_key)
         if not isinstance(scale, numbers.Integral) or isinstance(scale, bool) or scale < 0:
             raise ValueError("scale must be a non-negative integer")
         self._pk = public_key

@@ -50,6 +50,7 @@ from typing import Any
 
 from hecrypt import _gmp
 from hecrypt._gmp import mpz, powmod
+from hecrypt.exceptions import ParameterError
 
 __all__ = [
     "KeyOwnerSampler",
@@ -60,6 +61,8 @@ __all__ = [
     "MAX_CACHED_KEYS",
     "OWNER_WINDOW",
     "DJN_WINDOW",
+    "security_bits",
+    "min_djn_exponent_bits",
 ]
 
 #: Window (bits) of the key owner's fixed-base tables.
@@ -77,6 +80,53 @@ OWNER_TABLES_AFTER = 256
 TABLES_AFTER = 32
 
 
+#: (modulus bits, security bits) from NIST SP 800-57 Part 1, table 2.
+_SECURITY_LEVELS = ((15360, 256), (7680, 192), (3072, 128), (2048, 112), (1024, 80))
+#: Draws tried before a generator search gives up. For a valid key each draw
+#: succeeds with probability phi(p-1)/(p-1), above 0.05 for any p below
+#: 2^8192 (Mertens) and above 0.15 for this library's structured primes, so
+#: 512 failures have probability below 2^-37; with gcd(n, phi(n)) != 1 no
+#: draw can succeed, and the search must end.
+_GENERATOR_TRIES = 512
+
+
+def security_bits(n_bits: int) -> int:
+    """Security level (bits) of a ``n_bits``-bit modulus (NIST SP 800-57 Part 1).
+
+    The level of the largest tabulated size at or below ``n_bits``: 80 below
+    2048 bits, 112 from 2048, 128 from 3072, 192 from 7680, 256 from 15360.
+    """
+    for size, level in _SECURITY_LEVELS:
+        if n_bits >= size:
+            return level
+    return 80
+
+
+def min_djn_exponent_bits(n_bits: int) -> int:
+    """Shortest DJN exponent accepted for a ``n_bits``-bit key: ``2 * lambda``.
+
+    A shorter exponent can be found by a generic (baby-step giant-step)
+    search in about ``2^(bits/2)`` steps, so ``2 * lambda`` bits is the least
+    that keeps ``lambda``-bit security.
+    """
+    return 2 * security_bits(n_bits)
+
+
+def check_djn_exponent_bits(exp_bits: Any, n_bits: int) -> int:
+    """``exp_bits`` as an int, or :class:`ParameterError` below :func:`min_djn_exponent_bits`."""
+    if isinstance(exp_bits, bool) or not isinstance(exp_bits, int):
+        raise ParameterError(
+            f"djn_exponent_bits must be an integer, not {type(exp_bits).__name__}"
+        )
+    floor = min_djn_exponent_bits(n_bits)
+    if exp_bits < floor:
+        raise ParameterError(
+            f"djn_exponent_bits={exp_bits} is below the floor of {floor} bits for a "
+            f"{n_bits}-bit key (twice its {floor // 2}-bit security level)"
+        )
+    return exp_bits
+
+
 def _find_generator(p: Any, n: Any) -> Any | None:
     """A generator of the n-th residues modulo ``p^2``, or None if uncertifiable.
 
@@ -90,11 +140,12 @@ def _find_generator(p: Any, n: Any) -> Any | None:
             return None
         primes.append(rest)
     psq = p * p
-    while True:
+    e = n % (p - 1)  # y mod p = x^n mod p = x^(n mod (p-1)) mod p
+    for _ in range(_GENERATOR_TRIES):
         x = _gmp.random_unit(p)
-        y = powmod(x, n, psq)
-        if _gmp.is_primitive_root(y, p, primes):
-            return y
+        if _gmp.is_primitive_root(powmod(x, e, p), p, primes):
+            return powmod(x, n, psq)
+    return None
 
 
 class KeyOwnerSampler:
@@ -180,9 +231,10 @@ class DJNSampler:
     def __init__(self, n: Any, *, exp_bits: int | None = None, window: int = DJN_WINDOW) -> None:
         self.n = mpz(n)
         self.nsq = self.n * self.n
-        self.exp_bits = exp_bits if exp_bits is not None else (self.n.bit_length() + 1) // 2
-        if self.exp_bits < 1:
-            raise ValueError("exp_bits must be positive")
+        if exp_bits is None:
+            n_bits = self.n.bit_length()
+            exp_bits = max((n_bits + 1) // 2, min_djn_exponent_bits(n_bits))
+        self.exp_bits = check_djn_exponent_bits(exp_bits, self.n.bit_length())
         self.window = window
         self._lock = threading.Lock()
         self._table: Any = None

@@ -79,7 +79,7 @@ def test_generate_gives_distinct_keys() -> None:
 
 
 def test_generate_1024_needs_the_insecure_option() -> None:
-    with pytest.raises(InvalidKey, match="insecure_small_keys"):
+    with pytest.raises(InvalidKey, match="2048-bit policy"):
         hecrypt.generate_keypair(1024)
     with pytest.raises(InvalidKey):
         hecrypt.generate_keypair(2047)
@@ -203,7 +203,7 @@ def test_public_key_from_modulus(keypair_2048: KeyPair, keypair_1024: KeyPair) -
     assert PublicKey(pk.n) == pk
     assert PublicKey(_gmp.mpz(pk.n)) == pk
     small, _ = keypair_1024
-    with pytest.raises(InvalidKey, match="insecure_small_keys"):
+    with pytest.raises(InvalidKey, match="2048-bit policy"):
         PublicKey(small.n)
     assert PublicKey(small.n, insecure_small_keys=True) == small
 

@@ -262,7 +262,7 @@ def test_kernels_match_textbook(keypair_1024: KeyPair) -> None:
     djn = parallel.djn_encrypt_chunk(n, None, ms)
     assert [int(m) for m in parallel.decrypt_chunk(p, q, djn)] == ms
     assert len(parallel.owner_sample_chunk(p, q, [2, 3])) == 5
-    assert len(parallel.djn_sample_chunk(n, 40, [1, 1, 1])) == 3
+    assert len(parallel.djn_sample_chunk(n, 160, [1, 1, 1])) == 3
 
 
 # ------------------------------------------------------------------ wire form

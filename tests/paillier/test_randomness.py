@@ -185,8 +185,8 @@ def test_djn_tables_after_threshold(keypair_1024: KeyPair) -> None:
 
 def test_djn_short_exponents(keypair_1024: KeyPair) -> None:
     pk, sk = keypair_1024
-    s = randomness.DJNSampler(pk.n, exp_bits=80, window=4)
-    assert s.exp_bits == 80
+    s = randomness.DJNSampler(pk.n, exp_bits=160, window=4)  # the floor for 1024 bits
+    assert s.exp_bits == 160
     values = s.sample_many(randomness.TABLES_AFTER + 10)
     assert_nth_residues(values[-10:] + values[:5], sk.p, sk.q)
     with pytest.raises(ValueError):
@@ -210,7 +210,7 @@ def test_public_encryption_randomness(keypair_1024: KeyPair) -> None:
         rs.append(c * pow(1 + 9 * n, -1, nsq) % nsq)
     for x in pk.encrypt_batch([9] * 5, executor=parallel.SerialExecutor()):
         rs.append(x.ciphertext * pow(1 + 9 * n, -1, nsq) % nsq)
-    for x in pk.encrypt_batch([9] * 5, executor=parallel.SerialExecutor(), djn_exponent_bits=64):
+    for x in pk.encrypt_batch([9] * 5, executor=parallel.SerialExecutor(), djn_exponent_bits=160):
         rs.append(x.ciphertext * pow(1 + 9 * n, -1, nsq) % nsq)
     assert_nth_residues(rs, sk.p, sk.q)
 
@@ -223,8 +223,8 @@ def test_sampler_cache(keypair_1024: KeyPair) -> None:
     assert a.p == sk.p and a.q == sk.q
     d = randomness.djn_sampler(pk.n)
     assert randomness.djn_sampler(pk.n) is d
-    assert randomness.djn_sampler(pk.n, 64) is not d
-    assert randomness.djn_sampler(pk.n, 64).exp_bits == 64
+    assert randomness.djn_sampler(pk.n, 160) is not d
+    assert randomness.djn_sampler(pk.n, 160).exp_bits == 160
 
 
 def test_sampler_cache_is_bounded() -> None:
@@ -299,7 +299,7 @@ def test_public_precompute_feeds_encryption(pool_keypair: KeyPair) -> None:
     assert sk.decrypt_batch(batch) == list(range(6))
     # opting in to short exponents bypasses the pool
     pk.precompute(3, executor=parallel.SerialExecutor())
-    pk.encrypt_batch([1, 2], executor=parallel.SerialExecutor(), djn_exponent_bits=64)
+    pk.encrypt_batch([1, 2], executor=parallel.SerialExecutor(), djn_exponent_bits=160)
     assert pk.pool_size == 3
     # the private key's own encryption does not draw from the pool either
     sk.encrypt(1)
