@@ -16,6 +16,10 @@ shipped digits classifier is :func:`load_digits_cnn` (docs/guide.md)::
     net = models.load_digits_cnn()
     logits = net.predict(images)           # (N, 8, 8) or (N, 64), values 0..16
 
+Networks trained elsewhere come in through ONNX (:func:`from_onnx`, needs
+``pip install "hecrypt[onnx]"``); :func:`calibrate` shows where their
+activations run and what approximating them costs.
+
 scikit-learn is optional: this package imports without it, and
 :func:`from_sklearn` asks for it (``pip install "hecrypt[sklearn]"``).
 """
@@ -24,6 +28,12 @@ from __future__ import annotations
 
 from os import PathLike
 
+from hecrypt.models.calibration import (
+    ActivationCalibration,
+    CalibrationReport,
+    calibrate,
+    with_approximations,
+)
 from hecrypt.models.linear import (
     LinearModel,
     ModelInfo,
@@ -31,6 +41,7 @@ from hecrypt.models.linear import (
     scores_to_predictions,
     scores_to_proba,
 )
+from hecrypt.models.onnx_import import from_onnx, nchw_to_nhwc
 from hecrypt.models.sequential import (
     Activation,
     AveragePooling2D,
@@ -58,6 +69,12 @@ __all__ = [
     "NetworkError",
     "Sequential",
     "load_sequential",
+    "from_onnx",
+    "nchw_to_nhwc",
+    "calibrate",
+    "with_approximations",
+    "ActivationCalibration",
+    "CalibrationReport",
     "LinearModel",
     "ModelInfo",
     "from_arrays",
