@@ -256,3 +256,7 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--insecure-small-keys", action="store_true",
                    help="accept client keys below 2048 bits (tests only)")
     p.set_defaults(func=_guarded(_serve))
+
+    from hecrypt.hybrid.cli_party import add_party_command  # the multi-party block
+
+    add_party_command(sub)

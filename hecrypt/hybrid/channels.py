@@ -57,6 +57,7 @@ __all__ = [
     "Link",
     "Party",
     "PeerAbortedError",
+    "PeerLostError",
     "memory_parties",
 ]
 
@@ -79,6 +80,18 @@ class PeerAbortedError(ProtocolError):
         super().__init__(f"party {party!r} failed: {cause}")
         self.party = party
         self.cause = cause
+
+
+class PeerLostError(ProtocolError):
+    """The connection to a peer ended before the peer said goodbye (it died or dropped).
+
+    Attributes:
+        party: the peer that was lost.
+    """
+
+    def __init__(self, party: str, message: str) -> None:
+        super().__init__(message)
+        self.party = party
 
 
 class Inbox:
@@ -146,7 +159,8 @@ class Inbox:
                 self._set_fatal(exc)
                 return
             if peer not in self._bye:
-                self._set_fatal(ProtocolError(
+                self._set_fatal(PeerLostError(
+                    peer,
                     f"the channel from {peer!r} to {self.owner!r} ended before {peer!r} "
                     f"finished ({reason}): the peer disconnected or died"
                 ))
@@ -325,6 +339,8 @@ class Party:
             raise self._inbox.fatal or ProtocolError(f"{self.name!r} has aborted")
         if self._closed:
             raise ProtocolError(f"{self.name!r} has closed its channels")
+        if self._inbox.fatal is not None:
+            raise self._inbox.fatal  # the protocol already failed: stop at once
         return link
 
     def _count(self, peer: str, counter: str, n: int) -> None:

@@ -27,6 +27,7 @@ from hecrypt.hybrid.channels import (
     DEFAULT_TIMEOUT,
     Party,
     PeerAbortedError,
+    PeerLostError,
     memory_parties,
 )
 from hecrypt.hybrid.frames import DEFAULT_MAX_FRAME
@@ -96,6 +97,10 @@ def run_program(party: Party, program: Program) -> Outcome:
             party.abort(exc.cause, origin=exc.party)
             return Outcome(party.name, False, cause=exc.cause, origin=exc.party, derived=True,
                            at=time.time())
+        if isinstance(exc, PeerLostError):
+            party.abort(describe(exc), origin=exc.party)
+            return Outcome(party.name, False, cause=describe(exc), origin=exc.party,
+                           derived=True, at=time.time())
         cause = describe(exc)
         party.abort(cause)
         if not isinstance(exc, ProtocolError):
@@ -106,22 +111,22 @@ def run_program(party: Party, program: Program) -> Outcome:
         raise
 
 
-def root_failure(outcomes: Mapping[str, Outcome], died: Mapping[str, str] | None = None
-                 ) -> PartyFailedError:
-    """The error :func:`run_parties` raises: the first failure that was not a consequence."""
-    died = dict(died or {})
+def root_failure(outcomes: Mapping[str, Outcome]) -> PartyFailedError:
+    """The error :func:`run_parties` raises: the first failure that was not a consequence.
+
+    A consequence is an abort received from another party, or a connection
+    that another party dropped (then that party is the one named).
+    """
     errors = {name: o.cause for name, o in outcomes.items() if not o.ok}
-    errors.update(died)
-    if died:
-        name = sorted(died)[0]
-        return PartyFailedError(name, died[name], errors)
     failed = sorted((o for o in outcomes.values() if not o.ok), key=lambda o: o.at)
     roots = [o for o in failed if not o.derived]
     if roots:
         first = roots[0]
         return PartyFailedError(first.party, first.cause.split("\n", 1)[0], errors)
     first = failed[0]
-    return PartyFailedError(first.origin or first.party, first.cause, errors)
+    origin = first.origin or first.party
+    cause = outcomes[origin].cause if origin in errors else first.cause
+    return PartyFailedError(origin, cause.split("\n", 1)[0], errors)
 
 
 def run_parties(
@@ -162,15 +167,14 @@ def run_parties(
         if tls is not None:
             raise ProtocolError("TLS applies to the tcp transport only")
         outcomes = _run_threads(programs, timeout=timeout, max_frame=max_frame)
-        died: dict[str, str] = {}
     elif transport == "tcp":
         from hecrypt.hybrid.processes import run_processes
 
-        outcomes, died = run_processes(programs, timeout=timeout, tls=tls, max_frame=max_frame)
+        outcomes = run_processes(programs, timeout=timeout, tls=tls, max_frame=max_frame)
     else:
         raise ProtocolError(f"unknown transport {transport!r}: use 'memory' or 'tcp'")
-    if died or not all(o.ok for o in outcomes.values()) or len(outcomes) < len(programs):
-        raise root_failure(outcomes, died)
+    if not all(o.ok for o in outcomes.values()):
+        raise root_failure(outcomes)
     if reports is not None:
         reports.update({name: o.report or {} for name, o in outcomes.items()})
     return {name: outcomes[name].result for name in programs}
