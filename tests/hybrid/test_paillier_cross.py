@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import queue
-import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -12,41 +10,13 @@ import pytest
 
 from hecrypt.exceptions import EncodingOverflowError
 from hecrypt.hybrid import paillier_cross as pc
+from hecrypt.hybrid.runner import run_parties
 from hecrypt.paillier import SerialExecutor
 
 
-class _Pair:
-    """Two endpoints over queues (enough for these unit tests)."""
-
-    def __init__(self, name: str, boxes: dict[tuple[str, str], queue.Queue[Any]]) -> None:
-        self.name = name
-        self.boxes = boxes
-
-    def send(self, to: str, obj: Any) -> None:
-        self.boxes[(self.name, to)].put(obj)
-
-    def recv(self, frm: str) -> Any:
-        return self.boxes[(frm, self.name)].get(timeout=60)
-
-
 def run_two(client: Callable[[Any], Any], server: Callable[[Any], Any]) -> tuple[Any, Any]:
-    boxes: dict[tuple[str, str], queue.Queue[Any]] = {
-        ("client", "server"): queue.Queue(), ("server", "client"): queue.Queue()}
-    out: dict[str, Any] = {}
-
-    def go(name: str, fn: Callable[[Any], Any]) -> None:
-        try:
-            out[name] = fn(_Pair(name, boxes))
-        except BaseException as exc:  # reported below
-            out[name] = exc
-
-    t = threading.Thread(target=go, args=("server", server))
-    t.start()
-    go("client", client)
-    t.join(60)
-    for v in out.values():
-        if isinstance(v, BaseException):
-            raise v
+    """Run the two programs as in-memory parties; their results (client, server)."""
+    out = run_parties({"client": client, "server": server}, timeout=60)
     return out["client"], out["server"]
 
 

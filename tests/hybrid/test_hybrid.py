@@ -1,0 +1,98 @@
+"""Two-party private inference without a dealer: hybrid and two-party modes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+from hecrypt.hybrid import hybrid
+from hecrypt.hybrid import paillier_cross as pc
+from hecrypt.hybrid.frames import FRAME_HEADER_SIZE
+from hecrypt.hybrid.polynomials import sigmoid_poly
+from hecrypt.hybrid.wire import encode_message
+from hecrypt.models import Activation, AveragePooling2D, Conv2D, Dense, Flatten, Sequential
+
+SMALL = {"key_bits": 1024, "insecure_small_keys": True}
+
+
+def _net(seed: int) -> Sequential:
+    rng = np.random.default_rng(seed)
+    poly = sigmoid_poly()
+    net = Sequential([
+        Conv2D(2, 3, padding="same", input_shape=(6, 6, 1)), Activation("sigmoid", approx=poly),
+        AveragePooling2D(2), Flatten(), Dense(5), Activation("sigmoid", approx=poly), Dense(3),
+    ])
+    for layer in net.layers:
+        if getattr(layer, "kernel", None) is not None:
+            layer.kernel = rng.normal(0, 0.5, layer.kernel.shape)
+            layer.bias = rng.normal(0, 0.5, layer.bias.shape)
+    return net
+
+
+@pytest.mark.parametrize("mode", ["hybrid", "two-party"])
+def test_small_cnn_matches_the_plaintext_network(mode: str) -> None:
+    net = _net(1)
+    X = np.random.default_rng(2).uniform(0, 2, (2, 6, 6, 1))
+    res = hybrid.predict(net, X, mode=mode, **SMALL)
+    ref = net.predict(X)
+    # fixed point with 16 fractional bits: a few units of 2^-16 per layer
+    np.testing.assert_allclose(res.logits, ref, atol=2e-3)
+    np.testing.assert_array_equal(res.labels, ref.argmax(axis=1))
+    rep = res.report
+    for party in ("client", "server"):
+        assert rep[party]["offline_s"] > 0 and rep[party]["online_s"] > 0
+        assert rep[party]["offline_bytes_sent"] > 0
+    assert rep["total"]["bytes_sent"] == rep["client"]["bytes_sent"] + rep["server"]["bytes_sent"]
+
+
+def test_logistic_regression_labels_equal_plaintext() -> None:
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    from hecrypt.models import from_sklearn
+
+    X, y = load_breast_cancer(return_X_y=True)
+    X = StandardScaler().fit_transform(X)
+    model = from_sklearn(LogisticRegression(max_iter=500, C=0.05).fit(X[:400], y[:400]))
+    sample = X[400:440]
+    res = hybrid.predict(model, sample, mode="hybrid", **SMALL)
+    np.testing.assert_array_equal(res.labels, model.predict_plaintext(sample))
+
+
+def test_exact_bytes_and_rounds_of_one_dense_layer() -> None:
+    net = Sequential([Dense(2, input_shape=(3,))])
+    net.layers[0].kernel = np.array([[0.5, -1.0], [2.0, 0.25], [-0.75, 1.5]])
+    net.layers[0].bias = np.array([0.125, -2.0])
+    X = np.array([[1.0, -2.0, 3.0]])
+    reports: dict[str, Any] = {}
+    progs = hybrid.programs(net, X, "hybrid", **SMALL)
+    from hecrypt.hybrid.runner import run_parties
+
+    out = run_parties(progs, reports=reports)
+    np.testing.assert_allclose(out["client"]["outputs"], net.predict(X), atol=1e-9)
+
+    def frame(obj: Any) -> int:
+        return FRAME_HEADER_SIZE + len(encode_message(obj))
+
+    spec, _ = hybrid.network_spec(net)
+    job = hybrid._linear_job(spec["ops"][0], (1, 3), lifted=False)
+    plan = pc.job_layout(job, 1024)
+    assert (plan.inputs, plan.outputs) == (3, 1)  # one row: both outputs in one ciphertext
+    c, s = reports["client"], reports["server"]
+    key_msg = frame({"paillier_n": (1 << 1023) + 1, "sigma": 40})
+    assert s["offline_bytes_sent"] == frame(spec)
+    assert c["offline_bytes_sent"] == key_msg
+    cross_in = frame({"cross": 3, "cts": bytes(3 * 256)})
+    cross_out = frame({"cross": 1, "cts": bytes(256)})
+    reveal = frame(np.zeros((1, 2), dtype=np.uint64))
+    assert c["online_bytes_sent"] == cross_in
+    assert s["online_bytes_sent"] == cross_out + reveal
+    assert c["online_bytes_received"] == cross_out + reveal
+    # the spec reaches the client (depth 1); the key and then the encrypted rows reach
+    # the server (depth 2: no answer in between); the masked answer and the server's
+    # share reach the client (depth 3)
+    assert (c["offline_rounds"], s["offline_rounds"]) == (1, 2)
+    assert (c["rounds"], s["rounds"]) == (3, 2)
