@@ -11,13 +11,15 @@ Counting is always on. Every message is encoded with
 :func:`hecrypt.hybrid.wire.encode_message`, wrapped in a frame
 (:mod:`hecrypt.hybrid.frames`) and the frame's full size is what is counted,
 per peer, per direction and per phase (``"offline"`` / ``"online"``). Rounds
-are the dependency depth of the protocol, measured with a Lamport clock: each
-frame carries its sender's clock ``c``, and on receipt the receiver's clock
-becomes ``max(own, c + 1)``. Two parties that send to each other and then
-receive (an :meth:`Party.exchange`) spend one round; a ping-pong of k
-messages spends k. A party's rounds are its final clock, split by the phase
-in which each increase happened. Control frames (hello, bye, abort) are not
-counted: they are not part of any protocol.
+are the dependency depth of the protocol, measured with a Lamport clock per
+phase: each frame carries its sender's clock ``c`` for the sender's current
+phase, and on receipt the receiver's clock of its current phase becomes
+``max(own, c + 1)``. Two parties that send to each other and then receive (an
+:meth:`Party.exchange`) spend one round; a ping-pong of k messages spends k.
+A party's rounds in a phase are its final clock of that phase, so the online
+rounds do not include the depth of the offline phase; its total rounds are
+the sum over phases (the phases run one after the other). Control frames
+(hello, bye, abort) are not counted: they are not part of any protocol.
 
 Failures: every receive has a timeout; a peer that closes or dies, sends a
 malformed, truncated, corrupted, oversize or out-of-order frame, or reports
@@ -286,14 +288,13 @@ class Party:
         self._inbox = inbox
         self._send_seq = dict.fromkeys(self.peers, 0)
         self._recv_seq = dict.fromkeys(self.peers, 0)
-        self._clock = 0
         self._closed = False
         self._aborted = False
         self._lock = threading.Lock()
         self._stack: list[str] = []
         self._started: float | None = None
         self._seconds = dict.fromkeys(PHASES, 0.0)
-        self._rounds = dict.fromkeys(PHASES, 0)
+        self._clocks = dict.fromkeys(PHASES, 0)  # one Lamport clock per phase
         self._counts = {(p, ph, c): 0 for p in self.peers for ph in PHASES for c in _COUNTERS}
 
     def __repr__(self) -> str:
@@ -354,7 +355,7 @@ class Party:
                 message above the maximum frame size, or a closed channel.
         """
         link = self._link(to)
-        frame = encode_frame(KIND_DATA, self._send_seq[to], self._clock,
+        frame = encode_frame(KIND_DATA, self._send_seq[to], self._clocks[self.current_phase],
                              encode_message(obj), self.max_frame)
         link.write(frame)
         self._send_seq[to] += 1
@@ -387,9 +388,8 @@ class Party:
             self._inbox.fail(exc)  # the channel cannot be trusted any more
             raise
         self._recv_seq[frm] += 1
-        clock = max(self._clock, frame.clock + 1)
-        self._rounds[self.current_phase] += clock - self._clock
-        self._clock = clock
+        phase = self.current_phase
+        self._clocks[phase] = max(self._clocks[phase], frame.clock + 1)
         self._count(frm, "bytes_received", frame.size)
         self._count(frm, "messages_received", 1)
         return obj
@@ -413,7 +413,7 @@ class Party:
             self._closed = True
         for _peer, link in self._links.items():
             with suppress(ProtocolError):
-                link.write(encode_frame(KIND_BYE, 0, self._clock, b"", self.max_frame))
+                link.write(encode_frame(KIND_BYE, 0, 0, b"", self.max_frame))
         if any(link.linger for link in self._links.values()):
             self._inbox.wait_goodbyes(time.monotonic() + self.timeout)
         for link in self._links.values():
@@ -433,7 +433,7 @@ class Party:
         payload = encode_message({"party": origin or self.name, "cause": cause})
         for link in self._links.values():
             with suppress(ProtocolError):
-                link.write(encode_frame(KIND_ABORT, 0, self._clock, payload, self.max_frame))
+                link.write(encode_frame(KIND_ABORT, 0, 0, payload, self.max_frame))
             link.close()
         self._inbox.fail(PeerAbortedError(origin or self.name, cause))
 
@@ -441,8 +441,8 @@ class Party:
 
     @property
     def clock(self) -> int:
-        """The Lamport clock: the dependency depth reached so far."""
-        return self._clock
+        """Rounds so far: the sum over phases of each phase's Lamport clock."""
+        return sum(self._clocks.values())
 
     def report(self) -> dict[str, Any]:
         """Bytes, messages, rounds and seconds, in total and per phase and peer.
@@ -458,13 +458,13 @@ class Party:
         }
         for counter in _COUNTERS:
             out[counter] = sum(v for (_, _, c), v in self._counts.items() if c == counter)
-        out["rounds"] = self._clock
+        out["rounds"] = self.clock
         for ph in PHASES:
             for counter in _COUNTERS:
                 out[f"{ph}_{counter}"] = sum(
                     v for (_, p, c), v in self._counts.items() if p == ph and c == counter
                 )
-            out[f"{ph}_rounds"] = self._rounds[ph]
+            out[f"{ph}_rounds"] = self._clocks[ph]
         peers: dict[str, dict[str, int]] = {}
         for peer in self.peers:
             row: dict[str, int] = {}

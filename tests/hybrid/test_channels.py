@@ -122,7 +122,7 @@ def test_phases_split_bytes_rounds_and_time() -> None:
     assert ra["online_bytes_sent"] == 2 * (H + 9)
     assert ra["bytes_sent"] == ra["offline_bytes_sent"] + ra["online_bytes_sent"]
     assert rb["offline_bytes_received"] == H + 807 and rb["offline_rounds"] == 1
-    assert ra["offline_rounds"] == 0 and ra["online_rounds"] == 2  # a: max(0, 1+1) then +1
+    assert ra["offline_rounds"] == 0 and ra["online_rounds"] == 2  # two exchanges, one each
     assert rb["online_rounds"] == 2 and rb["rounds"] == 3
     assert ra["offline_s"] >= 0.05 and ra["online_s"] >= 0
     party = memory_parties(["x", "y"])["x"]
@@ -326,3 +326,73 @@ def test_abort_reaches_a_receiver_blocked_on_another_peer() -> None:
     assert not t.is_alive()
     assert isinstance(caught[0], PeerAbortedError)
     assert caught[0].party == "c" and "disk full" in str(caught[0])
+
+
+# -- frames over any chunking, the report table, the job registry --------------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from hecrypt.hybrid.frames import FrameParser  # noqa: E402
+from hecrypt.hybrid.report import format_report, total_report  # noqa: E402
+from hecrypt.hybrid.runner import get_job, register_job  # noqa: E402
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.binary(max_size=40), min_size=1, max_size=5), st.data())
+def test_parser_accepts_any_chunking(payloads: list[bytes], data: st.DataObject) -> None:
+    stream = b"".join(encode_frame(KIND_DATA, i, 2 * i, p, 1 << 10)
+                      for i, p in enumerate(payloads))
+    cuts = sorted(data.draw(st.lists(st.integers(0, len(stream)), max_size=8)))
+    parser = FrameParser("x", 1 << 10)
+    frames = []
+    for lo, hi in zip([0, *cuts], [*cuts, len(stream)]):
+        frames += parser.feed(stream[lo:hi])
+    parser.eof()
+    assert [(f.seq, f.clock, f.payload) for f in frames] == [
+        (i, 2 * i, p) for i, p in enumerate(payloads)]
+
+
+def test_format_report_totals() -> None:
+    reports: dict[str, dict] = {}
+
+    def a(p: Party) -> None:
+        with p.phase("offline"):
+            p.send("b", b"12345")
+        p.exchange("b", 1)
+
+    def b(p: Party) -> None:
+        with p.phase("offline"):
+            p.recv("a")
+        p.exchange("a", 2)
+
+    run_parties({"a": a, "b": b}, reports=reports)
+    total = total_report({**reports, "total": {"bytes_sent": 10**9}})
+    assert total["bytes_sent"] == reports["a"]["bytes_sent"] + reports["b"]["bytes_sent"]
+    assert total["bytes_sent"] == (H + 10) + 2 * (H + 9)
+    assert total["offline_bytes_sent"] == H + 10 and total["online_rounds"] == 1
+    assert reports["a"]["rounds"] == 1 and reports["b"]["rounds"] == 2  # b: offline 1 + online 1
+    assert total["rounds"] == 2 and total["offline_rounds"] == 1
+    text = format_report(reports)
+    lines = text.splitlines()
+    assert lines[0].split()[:3] == ["party", "phase", "sent"]
+    assert any(line.split()[:2] == ["a", "offline"] and line.split()[2] == "28"
+               for line in lines)
+    assert any(line.split()[:2] == ["total", "offline"] for line in lines)
+    assert lines[-1] == f"global data sent: {total['bytes_sent']} bytes (0.000 MB)"
+
+
+def test_job_registry() -> None:
+    def factory(role: str, options: object) -> Callable[[Party], object]:
+        return lambda p: (role, p.name)
+
+    register_job("test-echo-role", factory)
+    register_job("test-echo-role", factory)  # the same factory again is fine
+    with pytest.raises(ProtocolError, match="already registered"):
+        register_job("test-echo-role", lambda role, options: print)
+    assert get_job("test-echo-role") is factory
+    assert get_job("ping") is not None
+    with pytest.raises(ProtocolError, match="unknown job 'nope'"):
+        get_job("nope")
+    out = run_parties({r: get_job("test-echo-role")(r, {}) for r in ("x", "y")})
+    assert out == {"x": ("x", "x"), "y": ("y", "y")}
