@@ -1,5 +1,7 @@
 """Jobs the library registers for ``hecrypt party`` (see :func:`runner.register_job`).
 
+``predict``: dealer-mode private inference (:mod:`hecrypt.hybrid.parties`).
+
 ``ping``: every role exchanges ``rounds`` messages with every peer and checks
 what comes back; a connectivity and TLS check for a deployment before a real
 job runs. Its result is this role's view: peers, rounds and bytes.
@@ -52,3 +54,6 @@ def _ping_factory(role: str, options: Mapping[str, Any]) -> Program:
 
 
 register_job("ping", _ping_factory)
+
+
+from hecrypt.hybrid import parties as _parties  # noqa: E402,F401  (registers "predict")

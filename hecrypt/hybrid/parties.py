@@ -67,6 +67,8 @@ __all__ = [
     "MODES",
     "format_report",
     "MAX_BATCH",
+    "load_records",
+    "load_model_file",
 ]
 
 DEALER = "dealer"
@@ -93,8 +95,8 @@ class PredictionResult:
         report: per party (``"client"``, ``"server"``, ``"dealer"``) the
             channel report (``online_s``, ``offline_s``, ``bytes_sent``,
             ``bytes_received``, ``rounds`` and per-phase counters), and
-            ``"total"``: seconds and rounds are the maximum over parties,
-            bytes the sum of what the parties sent (= received).
+            ``"total"`` (:func:`hecrypt.hybrid.report.total_report`): seconds
+            and rounds are the maximum over parties, bytes the sum.
     """
 
     labels: np.ndarray | None
@@ -108,42 +110,11 @@ class PredictionResult:
         return format_report(self.report)
 
 
-def _total(reports: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
-    parties = [r for name, r in reports.items() if name != "total"]
-    out: dict[str, Any] = {}
-    for key in ("online_s", "offline_s"):
-        out[key] = max((float(r.get(key, 0.0)) for r in parties), default=0.0)
-    for prefix in ("", "offline_", "online_"):
-        for key in ("bytes_sent", "bytes_received"):
-            out[prefix + key] = sum(int(r.get(prefix + key, 0)) for r in parties)
-        out[prefix + "rounds"] = max((int(r.get(prefix + "rounds", 0)) for r in parties),
-                                     default=0)
-    return out
-
-
 def format_report(report: Mapping[str, Mapping[str, Any]]) -> str:
-    """An MP-SPDZ-style table: per party offline and online time, bytes, rounds; then totals."""
-    head = f"{'party':<8} {'phase':<8} {'time (s)':>10} {'sent (B)':>12} {'received (B)':>13} " \
-           f"{'rounds':>7}"
-    lines = [head, "-" * len(head)]
-    names = [n for n in report if n != "total"] + (["total"] if "total" in report else [])
-    for name in names:
-        r = report[name]
-        for phase in ("offline", "online"):
-            lines.append(
-                f"{name:<8} {phase:<8} {float(r.get(f'{phase}_s', 0.0)):>10.4f} "
-                f"{int(r.get(f'{phase}_bytes_sent', 0)):>12,} "
-                f"{int(r.get(f'{phase}_bytes_received', 0)):>13,} "
-                f"{int(r.get(f'{phase}_rounds', 0)):>7}"
-            )
-        lines.append(
-            f"{name:<8} {'all':<8} "
-            f"{float(r.get('offline_s', 0.0)) + float(r.get('online_s', 0.0)):>10.4f} "
-            f"{int(r.get('bytes_sent', 0)):>12,} {int(r.get('bytes_received', 0)):>13,} "
-            f"{int(r.get('rounds', 0)):>7}"
-        )
-    lines.append("total: time and rounds are the maximum over parties, bytes the sum sent")
-    return "\n".join(lines)
+    """The cost table of :mod:`hecrypt.hybrid.report` (per party and global, per phase)."""
+    from hecrypt.hybrid.report import format_report as _format
+
+    return _format(report)
 
 
 # ----------------------------------------------------------------------- programs
@@ -395,6 +366,90 @@ def private_predict(
         programs, transport=transport, timeout=timeout, tls=tls, reports=reports
     )
     report: dict[str, dict[str, Any]] = {name: dict(reports[name]) for name in programs}
-    report["total"] = _total(report)
+    from hecrypt.hybrid.report import total_report
+
+    report["total"] = total_report(report)
     out = results[CLIENT]
     return PredictionResult(out["labels"], out["logits"], out["values"], out["proba"], report)
+
+
+# ----------------------------------------------------------------------- hecrypt party job
+def load_records(path: str) -> np.ndarray:
+    """Records from a ``.npy`` file (no pickles) or a CSV file of numbers (no header).
+
+    Raises:
+        InvalidFeatures: the file holds no numeric 2-D (or image) array.
+        OSError: the file cannot be read.
+    """
+    from hecrypt.exceptions import InvalidFeatures
+
+    if path.endswith(".npy"):
+        try:
+            arr = np.load(path, allow_pickle=False)
+        except ValueError as exc:
+            raise InvalidFeatures(f"{path}: not a numeric .npy array ({exc})") from None
+    else:
+        try:
+            arr = np.loadtxt(path, delimiter=",", dtype=np.float64, ndmin=2)
+        except ValueError as exc:
+            raise InvalidFeatures(f"{path}: not a CSV file of numbers ({exc})") from None
+    return np.asarray(arr)
+
+
+def load_model_file(path: str) -> Any:
+    """A model from a linear model file (JSON) or a network file (npz).
+
+    Raises:
+        ModelFormatError: the file is not a valid model file.
+    """
+    if path.endswith(".npz"):
+        from hecrypt.models import netfile
+
+        return netfile.load(path)
+    from hecrypt.models import fileformat
+
+    return fileformat.load(path)
+
+
+def _job_client(party: Any, path: str, output: str | None) -> dict[str, Any]:
+    out = client_program(party, load_records(path))
+    if output:
+        np.savez(output, **{k: v for k, v in out.items() if v is not None})
+    return out
+
+
+def _predict_factory(role: str, options: Mapping[str, Any]) -> Callable[[Any], Any]:
+    """``hecrypt party --job predict``: dealer-mode private inference, one role per machine.
+
+    Roles: ``client`` (``--input records.npy|.csv``, optional ``--output
+    result.npz``), ``server`` (``--model model.json|.npz``, optional
+    ``--option frac_bits=16``), ``dealer`` (no options).
+    """
+    if role == CLIENT:
+        path = options.get("input")
+        if not path:
+            raise ProtocolError("the predict job's client needs --input (records .npy or .csv)")
+        return functools.partial(_job_client, path=str(path), output=options.get("output"))
+    if role == SERVER:
+        path = options.get("model")
+        if not path:
+            raise ProtocolError("the predict job's server needs --model (.json or .npz)")
+        try:
+            frac_bits = int(options.get("frac_bits", ring.DEFAULT_FRAC_BITS))
+        except ValueError:
+            raise ProtocolError("frac_bits must be an integer") from None
+        model = load_model_file(str(path))
+        return functools.partial(server_program, model=portable_model(model),
+                                 frac_bits=frac_bits)
+    if role == DEALER:
+        return dealer_program
+    raise ProtocolError(f"the predict job has roles client, server and dealer, not {role!r}")
+
+
+def _register_job() -> None:
+    from hecrypt.hybrid.runner import register_job
+
+    register_job("predict", _predict_factory)
+
+
+_register_job()

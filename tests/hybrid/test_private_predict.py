@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import functools
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -196,3 +201,72 @@ def test_a_malformed_spec_or_a_failed_party_stops_everyone() -> None:
         run_parties({"client": functools.partial(client_program, X=np.full((1, 36), 1e30)),
                      "server": functools.partial(server_program, model=small_cnn()),
                      "dealer": dealer_program}, timeout=10)
+
+
+def test_tcp_transport_gives_the_memory_result_and_counts(cancer: tuple[Any, np.ndarray]) -> None:
+    model, Xte = cancer
+    mem = private_predict(model, Xte[:30])
+    tcp = private_predict(model, Xte[:30], transport="tcp", timeout=30)
+    assert np.array_equal(tcp.labels, mem.labels)
+    assert np.max(np.abs(tcp.logits - mem.logits)) <= 2 * linear_error_bound(
+        Xte[:30], model.coef.T, model.intercept)
+    for name in PARTIES:  # the same messages: the same bytes and rounds
+        for key in ("bytes_sent", "bytes_received", "online_rounds", "offline_rounds"):
+            assert tcp.report[name][key] == mem.report[name][key], (name, key)
+
+
+def test_party_command_runs_predict_on_three_processes(tmp_path: Path) -> None:
+    net = small_cnn()
+    net.save(tmp_path / "net.npz")
+    X = np.random.default_rng(2).uniform(-1, 1, size=(5, 6, 6))
+    np.save(tmp_path / "x.npy", X)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    cmd = [sys.executable, "-m", "hecrypt", "party", "--job", "predict", "--timeout", "30"]
+    procs: list[subprocess.Popen[str]] = []
+    try:
+        dealer = subprocess.Popen(
+            [*cmd, "--role", "dealer", "--listen", "127.0.0.1:0", "--accept", "server",
+             "--accept", "client"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+            text=True)
+        procs.append(dealer)
+        dport = dealer.stderr.readline().rsplit(":", 1)[1].strip()  # type: ignore[union-attr]
+        server = subprocess.Popen(
+            [*cmd, "--role", "server", "--model", str(tmp_path / "net.npz"), "--listen",
+             "127.0.0.1:0", "--accept", "client", "--connect", f"dealer=127.0.0.1:{dport}"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True)
+        procs.append(server)
+        sport = server.stderr.readline().rsplit(":", 1)[1].strip()  # type: ignore[union-attr]
+        client = subprocess.run(
+            [*cmd, "--role", "client", "--input", str(tmp_path / "x.npy"), "--output",
+             str(tmp_path / "out.npz"), "--connect", f"dealer=127.0.0.1:{dport}",
+             "--connect", f"server=127.0.0.1:{sport}"],
+            capture_output=True, env=env, text=True, timeout=90)
+        s_out, s_err = server.communicate(timeout=60)
+        d_out, d_err = dealer.communicate(timeout=60)
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+    assert client.returncode == 0, client.stderr
+    assert server.returncode == 0 and dealer.returncode == 0, (s_err, d_err)
+    result = json.loads(client.stdout)["result"]
+    logits = net.activations(X.reshape(5, 6, 6, 1))[-2]
+    assert result["labels"] == logits.argmax(axis=1).tolist()
+    assert np.max(np.abs(np.array(result["logits"]) - logits)) <= network_error_bound(
+        net, X.reshape(5, 6, 6, 1))
+    assert np.array_equal(np.load(tmp_path / "out.npz")["labels"], result["labels"])
+    assert json.loads(s_out)["result"] == {"batch": 5, "triples": 12}
+    assert json.loads(d_out)["result"]["triples"] == 12
+
+
+def test_predict_job_options() -> None:
+    from hecrypt.hybrid.runner import get_job
+
+    factory = get_job("predict")
+    with pytest.raises(ProtocolError, match="--input"):
+        factory("client", {})
+    with pytest.raises(ProtocolError, match="--model"):
+        factory("server", {})
+    with pytest.raises(ProtocolError, match="roles client, server and dealer"):
+        factory("auditor", {})
+    assert factory("dealer", {}) is dealer_program
