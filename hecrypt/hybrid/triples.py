@@ -13,7 +13,13 @@ kind          ``a``                ``b``                 ``c``
 ``square``    any shape            ``None``              ``a * a`` (a *square pair*)
 ``matmul``    ``(m, k)``           ``(k, n)``            ``a @ b``
 ``conv2d``    ``(N, H, W, C)``     ``(kh, kw, C, O)``    ``ring.conv2d(a, b, strides, padding)``
+``and``       any shape            same shape            ``a & b`` (bit-wise, *binary* triple)
 ============  ===================  ====================  ======================================
+
+``and`` triples are *binary*: ``a``, ``b`` and ``c`` are XOR-shared
+(``a = a_0 ^ a_1``), each uint64 carrying 64 independent AND gates (bit-planes
+of :mod:`hecrypt.hybrid.comparison`). A kind registered with ``binary=True``
+is combined with XOR by the dealer; the computing parties' side is the same.
 
 ``conv2d`` requests carry ``params = ((sh, sw), padding)`` with padding
 ``"valid"`` or ``"same"`` (Keras semantics, channels-last; see
@@ -83,6 +89,7 @@ class _Kind(NamedTuple):
     has_b: bool
     shape_c: Callable[[tuple[int, ...], tuple[int, ...] | None, tuple[Any, ...]], tuple[int, ...]]
     product: Callable[[np.ndarray, np.ndarray | None, tuple[Any, ...]], np.ndarray]
+    binary: bool = False  # XOR sharing (GF(2) bit-planes) instead of addition mod 2^64
 
 
 def _mul_shape(sa: tuple[int, ...], sb: tuple[int, ...] | None, p: tuple[Any, ...]) -> tuple:
@@ -134,6 +141,7 @@ KINDS: dict[str, _Kind] = {
     "conv2d": _Kind(
         True, _conv_shape, lambda a, b, p: ring.conv2d(a, _need_b(b), *_conv_params(p))
     ),
+    "and": _Kind(True, _mul_shape, lambda a, b, p: a & _need_b(b), binary=True),
 }
 
 
@@ -143,15 +151,17 @@ def register_kind(
     has_b: bool,
     shape_c: Callable[[tuple[int, ...], tuple[int, ...] | None, tuple[Any, ...]], tuple[int, ...]],
     product: Callable[[np.ndarray, np.ndarray | None, tuple[Any, ...]], np.ndarray],
+    binary: bool = False,
 ) -> None:
-    """Add a triple kind (``product`` must be bilinear and exact modulo 2^64).
+    """Add a triple kind (``product`` must be bilinear and exact modulo 2^64, or over
+    GF(2) bit-wise when ``binary``: then the shares are XOR shares).
 
     Raises:
         ValueError: the name is taken.
     """
     if name in KINDS:
         raise ValueError(f"a triple kind named {name!r} exists")
-    KINDS[name] = _Kind(has_b, shape_c, product)
+    KINDS[name] = _Kind(has_b, shape_c, product, binary)
 
 
 def _shape(v: Any, what: str) -> tuple[int, ...]:
@@ -453,6 +463,10 @@ def dealer_program(
         for i, req in enumerate(r0):
             a0, b0, c0 = _expand(s0, i, req, 0)
             a1, b1 = _expand(s1, i, req, 1)
+            if KINDS[req.kind].binary:
+                c = triple_product(req, a0 ^ a1, None if b0 is None else b0 ^ b1)
+                c1s.append(c ^ c0)
+                continue
             b = None if b0 is None else b0 + b1
             c = triple_product(req, a0 + a1, b)
             c1s.append(c - c0)
