@@ -7,6 +7,8 @@ The names exported here are the safe recipes::
     x = public_key.encrypt(3.5)
     y = (x + 2) * 4                                           # on ciphertexts
     private_key.decrypt(y)                                    # 22.0
+    private_key.save("me.key")                                # owner-only file
+    private_key = hecrypt.load_key("me.key")                  # PrivateKey or PublicKey
 
 Protocol internals (raw encryption, randomness kernels, executors) live in
 submodules documented as low-level.
@@ -30,6 +32,7 @@ from hecrypt.paillier import (
     PublicKey,
     generate_keypair,
 )
+from hecrypt.paillier.keyfiles import load_key
 from hecrypt.scoring import ScoringClient
 
 # last: the comparison sits on top of every other piece
@@ -40,6 +43,7 @@ __version__ = "0.1.0"
 __all__ = [
     "__version__",
     "generate_keypair",
+    "load_key",
     "PublicKey",
     "PrivateKey",
     "EncryptedNumber",

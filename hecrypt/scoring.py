@@ -76,6 +76,10 @@ DEFAULT_VALUE_BOUND = 2.0**32
 WEIGHT_FRAC_BITS = DEFAULT_FRAC_BITS
 #: Prefixes of a scoring service address (as opposed to a model file path).
 URL_PREFIXES = ("http://", "https://")
+#: Batches larger than this show a progress bar (``progress="auto"`` on a terminal).
+PROGRESS_MIN_RECORDS = 2000
+#: Parts a batch is split into at least when progress is shown.
+PROGRESS_PARTS = 10
 
 
 @runtime_checkable
@@ -131,8 +135,10 @@ class InProcessScorer:
     the response go through their binary forms (``to_bytes`` / ``from_bytes``,
     with full validation on loading), exactly as they would over a network;
     :attr:`traffic` counts those bytes (the public key is counted once per key).
-    The scores are re-randomized before they are returned, so the client
-    cannot relate them to its own ciphertexts.
+    The scores are released as a server releases them
+    (:meth:`~hecrypt.models.LinearModel.score_for_client`: power-of-two bound,
+    circuit-private re-randomization), so the client learns the scores and
+    nothing of how they were computed.
 
     Args:
         model: the :class:`~hecrypt.models.LinearModel` to score with.
@@ -184,7 +190,7 @@ class InProcessScorer:
             request = batch.to_bytes()
             self.traffic.bytes_sent += len(request)
             batch = kind.from_bytes(request, pk)
-        scores = self._model.score_encrypted(batch).rerandomized()
+        scores = self._model.score_for_client(batch)
         if not self._wire:
             return scores
         response = scores.to_bytes(rerandomize=False)  # fresh already
@@ -237,6 +243,8 @@ class ScoringReport:
         encrypt_seconds: client-side encryption.
         score_seconds: the scorer call (server work and transport).
         decrypt_seconds: client-side decryption and decoding.
+        requests: score requests the records were split into (a batch is
+            split when its request would exceed the scorer's body limit).
     """
 
     records: int
@@ -248,6 +256,7 @@ class ScoringReport:
     encrypt_seconds: float
     score_seconds: float
     decrypt_seconds: float
+    requests: int = 1
 
     @property
     def seconds(self) -> float:
@@ -281,6 +290,14 @@ class ScoringClient:
         executor: where encryption and decryption run (see
             :mod:`hecrypt.paillier.parallel`; the default local pool receives
             the private key).
+        progress: ``"auto"`` (default): a text bar on stderr for batches of
+            more than :data:`PROGRESS_MIN_RECORDS` records when stderr is a
+            terminal; a callable ``progress(done, total)`` is called with
+            records scored after each request; ``None`` shows nothing.
+
+    A batch whose request would exceed the scorer's body limit (published by
+    the service) is split into several requests; a scorer that still answers
+    413 gets the batch in halves.
 
     Raises:
         InvalidKey: a public key without its private key.
@@ -299,6 +316,7 @@ class ScoringClient:
         frac_bits: int = DEFAULT_FRAC_BITS,
         packing: bool = True,
         executor: Executor | None = None,
+        progress: Any = "auto",
     ) -> None:
         if private_key is None:
             if public_key is not None:
@@ -330,6 +348,9 @@ class ScoringClient:
         self._frac_bits = frac_bits
         self._packing = bool(packing)
         self._executor = executor
+        if not (progress is None or progress == "auto" or callable(progress)):
+            raise ValueError('progress must be "auto", None or a callable progress(done, total)')
+        self._progress = progress
         self._last: ScoringReport | None = None
 
     # ------------------------------------------------------------ properties
@@ -417,7 +438,7 @@ class ScoringClient:
         return scores_to_proba(info, self._scores(X, info))
 
     def _scores(self, X: Any, info: ModelInfo) -> np.ndarray:
-        x = check_features(X, info.n_features)
+        x = check_features(X, info.n_features, info.feature_names)
         biggest = float(np.max(np.abs(x)))
         if biggest > self._value_bound:
             raise InvalidFeatures(
@@ -425,25 +446,105 @@ class ScoringClient:
                 f"{self._value_bound:.6g}; create the client with a larger value_bound"
             )
         n = x.shape[0]
+        packed = n > 1 and self._packing and info.weight_l1_bound is not None
+        path = "single" if n == 1 else ("packed" if packed else "tensor")
+        step = self._part_size(info, n, packed)
+        progress = self._progress_for(n, step)
+        totals = [0, 0, 0, 0, 0.0, 0.0, 0.0, 0]
+        parts: list[np.ndarray] = []
+        queue = [(i, min(i + step, n)) for i in range(0, n, step)]
+        done = 0
+        while queue:
+            lo, hi = queue.pop(0)
+            try:
+                z, cost = self._score_part(x[lo:hi], info, packed if hi - lo > 1 else False)
+            except ProtocolError as exc:
+                if getattr(exc, "status", None) != 413 or hi - lo < 2:
+                    raise
+                mid = (lo + hi) // 2  # the scorer's limit is lower than planned: halve
+                queue[:0] = [(lo, mid), (mid, hi)]
+                continue
+            parts.append(z)
+            totals = [a + b for a, b in zip(totals, cost)]
+            done += hi - lo
+            if progress is not None:
+                progress(done, n)
+        self._last = ScoringReport(
+            records=n,
+            path=path,
+            ciphertexts_sent=int(totals[0]),
+            ciphertexts_received=int(totals[1]),
+            bytes_sent=int(totals[2]),
+            bytes_received=int(totals[3]),
+            encrypt_seconds=float(totals[4]),
+            score_seconds=float(totals[5]),
+            decrypt_seconds=float(totals[6]),
+            requests=int(totals[7]),
+        )
+        return np.concatenate(parts, axis=0)
+
+    def _part_size(self, info: ModelInfo, n: int, packed: bool) -> int:
+        """Records per request: under the scorer's body limit, in whole packed chunks."""
+        if n == 1:
+            return 1
+        width = 2 * ((self._pk.n_bits + 7) // 8)  # bytes per ciphertext
+        per_chunk, chunk = info.n_features * width, 1
+        if packed and info.weight_l1_bound is not None:
+            chunk = self._layout(info).slots
+        limit = getattr(self._scorer, "max_request_bytes", None)
+        step = n
+        if isinstance(limit, int) and limit > 0:
+            overhead = len(self._pk.to_bytes()) + 1024  # framing, key, header, bound
+            chunks = max((limit - overhead) // per_chunk, 1)
+            step = min(n, chunks * chunk)
+        if self._progress is not None and n > PROGRESS_MIN_RECORDS:
+            share = -(-n // PROGRESS_PARTS)
+            step = min(step, max(chunk, -(-share // chunk) * chunk))
+        return max(step, 1)
+
+    def _layout(self, info: ModelInfo) -> Any:
+        from hecrypt.paillier.packed import layout_for_key
+
+        return layout_for_key(
+            self._pk, value_bound=self._value_bound, features=info.n_features,
+            weight_bound=float(info.weight_l1_bound or 1.0), frac_bits=self._frac_bits,
+            weight_frac_bits=WEIGHT_FRAC_BITS, terms=1,
+        )
+
+    def _progress_for(self, n: int, step: int) -> Any:
+        if self._progress is None:
+            return None
+        if callable(self._progress):
+            return self._progress
+        import sys
+
+        if n <= PROGRESS_MIN_RECORDS or not sys.stderr.isatty():
+            return None
+        from hecrypt.paillier.parallel import progress_bar
+
+        return progress_bar("scoring")
+
+    def _score_part(
+        self, x: np.ndarray, info: ModelInfo, packed: bool
+    ) -> tuple[np.ndarray, list[float]]:
+        """Encrypt, score and decrypt one request's records; returns scores and costs."""
+        n = x.shape[0]
         sk, pk, ex = self._sk, self._pk, self._executor
         t0 = time.perf_counter()
         batch: Any
         if n == 1:
-            path = "single"
             batch = sk.encrypt(
                 x[0], frac_bits=self._frac_bits, value_bound=self._value_bound, executor=ex
             )
-        elif self._packing and info.weight_l1_bound is not None:
+        elif packed:
             # terms=1 with the L1 bound of the weights (bias included) as the
             # weight bound: the slots hold |x| * sum |w| + |b| with room to spare
-            path = "packed"
             batch = sk.encrypt_packed(
                 x, frac_bits=self._frac_bits, value_bound=self._value_bound,
-                weight_bound=info.weight_l1_bound, weight_frac_bits=WEIGHT_FRAC_BITS, terms=1,
-                executor=ex,
+                weight_bound=float(info.weight_l1_bound or 1.0), weight_frac_bits=WEIGHT_FRAC_BITS,
+                terms=1, executor=ex,
             )
         else:
-            path = "tensor"
             batch = sk.encrypt(
                 x, frac_bits=self._frac_bits, value_bound=self._value_bound, executor=ex
             )
@@ -452,23 +553,15 @@ class ScoringClient:
         before = (traffic.bytes_sent, traffic.bytes_received) if traffic is not None else (0, 0)
         result = self._scorer.score(pk, batch)
         t2 = time.perf_counter()
-        expected = (info.n_outputs,) if n == 1 else (n, info.n_outputs)
-        self._check_result(result, batch, expected)
+        self._check_result(result, batch, _expected_shape(info, n))
         z = np.asarray(sk.decrypt(result, executor=ex), dtype=np.float64).reshape(n, -1)
         t3 = time.perf_counter()
         after = (traffic.bytes_sent, traffic.bytes_received) if traffic is not None else (0, 0)
-        self._last = ScoringReport(
-            records=n,
-            path=path,
-            ciphertexts_sent=int(batch.ciphertexts.size),
-            ciphertexts_received=int(result.ciphertexts.size),
-            bytes_sent=after[0] - before[0],
-            bytes_received=after[1] - before[1],
-            encrypt_seconds=t1 - t0,
-            score_seconds=t2 - t1,
-            decrypt_seconds=t3 - t2,
-        )
-        return z
+        cost = [
+            int(batch.ciphertexts.size), int(result.ciphertexts.size),
+            after[0] - before[0], after[1] - before[1], t1 - t0, t2 - t1, t3 - t2, 1,
+        ]
+        return z, cost
 
     def _check_result(self, result: Any, batch: Any, expected: tuple[int, ...]) -> None:
         if not isinstance(result, type(batch)):
@@ -481,3 +574,12 @@ class ScoringClient:
             raise ProtocolError(
                 f"the scorer returned scores of shape {tuple(result.shape)}, expected {expected}"
             )
+
+
+def _expected_shape(info: ModelInfo, n: int) -> tuple[int, ...]:
+    """Shape of the encrypted scores of ``n`` records (as the plaintext model's)."""
+    if n == 1:
+        return (info.n_outputs,)
+    if info.n_outputs == 1 and (info.single_output or info.is_classifier):
+        return (n,)
+    return (n, info.n_outputs)

@@ -160,7 +160,7 @@ def _classes(value: Any) -> tuple[Any, ...] | None:
     if not isinstance(value, dict) or set(value) != {"dtype", "values"}:
         raise ModelFormatError('"classes" must be null or {"dtype": ..., "values": [...]}')
     dtype, values = value["dtype"], value["values"]
-    if dtype not in _CLASS_TYPES:
+    if not isinstance(dtype, str) or dtype not in _CLASS_TYPES:
         raise ModelFormatError(f'"classes.dtype" must be one of {sorted(_CLASS_TYPES)}')
     if not isinstance(values, list):
         raise ModelFormatError('"classes.values" must be a list')
@@ -272,6 +272,6 @@ def loads(text: str | bytes) -> LinearModel:
             feature_names=info.feature_names,
             description=description,
         )
-    except ValueError as exc:  # pragma: no cover - the checks above come first
+    except ValueError as exc:  # e.g. weights whose L1 norm is beyond the float range
         raise ModelFormatError(f"inconsistent model file: {exc}") from None
 

@@ -43,8 +43,10 @@ from typing import Any
 import numpy as np
 
 from hecrypt.exceptions import (
+    EncodingOverflowError,
     FeatureMismatchError,
     InvalidFeatures,
+    ModelFormatError,
     UnsupportedModelError,
 )
 from hecrypt.paillier.packed import PackedTensor
@@ -238,6 +240,7 @@ class LinearModel:
 
     Raises:
         ValueError: shapes that do not fit, or non-finite weights.
+        ModelFormatError: weights too large to score (a ``ValueError`` too).
     """
 
     __slots__ = ("_coef", "_description", "_info", "_intercept")
@@ -367,8 +370,10 @@ class LinearModel:
                 :class:`~hecrypt.paillier.packed.PackedTensor` of records.
 
         Returns:
-            Encrypted scores of shape ``(n_outputs,)`` or ``(n, n_outputs)``
-            (for a packed batch: packed scores). They are homomorphic results,
+            Encrypted scores of shape ``(n_outputs,)`` for one record, else
+            ``(n,)`` for a single-output model (a binary classifier or a
+            regressor fitted on a 1-D target, as the plaintext model gives) or
+            ``(n, n_outputs)`` (for a packed batch: packed scores). They are homomorphic results,
             not fresh: re-randomize before they leave the process (the scorers
             of :mod:`hecrypt.scoring` do).
 
@@ -383,19 +388,63 @@ class LinearModel:
                 raise InvalidFeatures(
                     f"a packed batch is (records, n_features), not {batch.shape}"
                 )
-            self._check_width(batch.shape[-1])
-            return batch @ self._coef.T + self._intercept
-        if not isinstance(batch, EncryptedTensor):
+        elif not isinstance(batch, EncryptedTensor):
             raise TypeError(
                 "expected an encrypted batch (EncryptedTensor or PackedTensor), not "
                 f"{type(batch).__name__}"
             )
-        if batch.ndim not in (1, 2):
+        elif batch.ndim not in (1, 2):
             raise InvalidFeatures(
                 f"an encrypted batch is (n_features,) or (records, n_features), not {batch.shape}"
             )
         self._check_width(batch.shape[-1])
+        if batch.ndim == 2 and _squeezes(self._info):
+            # one score per record, shape (records,), as the plaintext model gives
+            return batch @ self._coef[0] + self._intercept[0]
         return batch @ self._coef.T + self._intercept
+
+    def score_for_client(self, batch: Any) -> Any:
+        """The scores as they leave the server: :meth:`score_encrypted`, then hidden.
+
+        Two steps hide everything about the weights beyond the scores themselves:
+
+        1. the public bound of the scores (``value_bound * sum|w| + |b|``,
+           exact) is widened to the next power of two (at most the plaintext or
+           slot limit), so two requests with different bounds do not reveal
+           ``sum|w|`` and ``|b|``;
+        2. every ciphertext is re-randomized with an n-th residue ``r^n``, ``r``
+           uniform in ``Z_n^*`` (:func:`hecrypt.paillier.rerandomize_for_key_holder`):
+           statistically hiding for whatever key the client chose, and no
+           fixed-base table is built or kept for the client's key.
+
+        Leaks to the client: the scores and a power-of-two bound on them.
+
+        Raises:
+            as :meth:`score_encrypted`; ``EncodingOverflowError`` also when the
+            scores' scale would exceed what a response can carry.
+        """
+        self._check_scale(batch)
+        return _for_key_holder(self.score_encrypted(batch))
+
+    def _check_scale(self, batch: Any) -> None:
+        """Refuse before computing when the scores' scale exceeds the format's limit."""
+        from hecrypt.encoding import bounds
+        from hecrypt.paillier.serialization import MAX_SCALE
+
+        if isinstance(batch, PackedTensor):
+            ws = batch.weight_frac_bits  # float weights: encoded at the client's weight scale
+        elif isinstance(batch, EncryptedTensor):
+            ws = bounds.weights_scale(self._coef)
+        else:
+            return
+        scale = batch.scale
+        result = scale + ws
+        if result > MAX_SCALE:
+            raise EncodingOverflowError(
+                f"the scores would carry {result} fractional bits (the batch's {scale} "
+                f"plus the weights' {ws}), above the limit of {MAX_SCALE}: encode the "
+                "features with fewer fractional bits"
+            )
 
     def _check_width(self, width: int) -> None:
         if width != self.n_features:
@@ -414,17 +463,17 @@ class LinearModel:
             InvalidFeatures: ``X`` is not a finite 2-D numeric array.
             FeatureMismatchError: wrong number of features.
         """
-        x = check_features(X, self.n_features)
+        x = check_features(X, self.n_features, self._info.feature_names)
         return _squeeze(self._info, x @ self._coef.T + self._intercept)
 
     def predict_plaintext(self, X: Any) -> np.ndarray:
         """Predictions for plaintext records (as scikit-learn's ``predict``)."""
-        x = check_features(X, self.n_features)
+        x = check_features(X, self.n_features, self._info.feature_names)
         return scores_to_predictions(self._info, x @ self._coef.T + self._intercept)
 
     def predict_proba_plaintext(self, X: Any) -> np.ndarray:
         """Class probabilities for plaintext records (as scikit-learn's ``predict_proba``)."""
-        x = check_features(X, self.n_features)
+        x = check_features(X, self.n_features, self._info.feature_names)
         return scores_to_proba(self._info, x @ self._coef.T + self._intercept)
 
     # ------------------------------------------------------------ files
@@ -446,13 +495,41 @@ class LinearModel:
         return fileformat.dumps(self)
 
 
+def _power_of_two_at_least(bound: int, limit: int) -> int:
+    """The smallest power of two ``>= bound`` (at least 1), capped at ``limit``."""
+    return min(1 << max(int(bound) - 1, 0).bit_length(), int(limit))
+
+
+def _for_key_holder(scores: Any) -> Any:
+    """Scores with a power-of-two public bound, re-randomized for the key holder."""
+    if isinstance(scores, PackedTensor):
+        spec = scores.spec
+        wide = _power_of_two_at_least(spec.bound, spec.layout.slot_limit)
+        if wide != spec.bound:
+            scores = scores._like(scores.ciphertexts, type(spec)(spec.layout, spec.count, wide))
+    else:
+        enc = scores.encoding
+        wide = _power_of_two_at_least(enc.bound, enc.max_int)
+        if wide != enc.bound:
+            scores = EncryptedTensor._make(
+                scores.public_key, scores.ciphertexts, type(enc)(enc.scale, wide, enc.max_int),
+                False,
+            )
+    return scores.rerandomized(circuit_private=True)
+
+
 def _l1_bound(w: np.ndarray, b: np.ndarray) -> float:
     """``max_k (sum_j |w_kj| + |b_k|)`` with a margin for encoding, up to a power of two."""
-    l1 = float(np.max(np.abs(w).sum(axis=1) + np.abs(b)))
-    l1 = l1 * (1 + 2.0**-20) + w.shape[1] * 2.0**-32
-    if not math.isfinite(l1):
-        raise ValueError("the weights are too large to score (their sum overflows a float)")
-    return float(2.0 ** math.ceil(math.log2(max(l1, 2.0**-30))))
+    with np.errstate(over="ignore"):
+        l1 = float(np.max(np.abs(w).sum(axis=1) + np.abs(b)))
+        l1 = l1 * (1 + 2.0**-20) + w.shape[1] * 2.0**-32
+    exponent = math.ceil(math.log2(max(l1, 2.0**-30))) if math.isfinite(l1) else 1024
+    if exponent > 1023:
+        raise ModelFormatError(
+            "the weights are too large to score: sum |w| + |b| of an output, rounded up to "
+            "a power of two, must be below 2^1024 (the float range)"
+        )
+    return float(2.0**exponent)
 
 
 def from_arrays(
@@ -495,16 +572,64 @@ def from_arrays(
 
 
 # ---------------------------------------------------------------- client side
-def check_features(X: Any, n_features: int) -> np.ndarray:
+def _column_names(X: Any) -> list[str] | None:
+    """The column names of a data frame (anything with ``columns`` and ``shape``), else None."""
+    columns = getattr(X, "columns", None)
+    if columns is None or not hasattr(X, "shape") or isinstance(X, np.ndarray):
+        return None
+    try:
+        return [str(c) for c in list(columns)]
+    except TypeError:
+        return None
+
+
+def _feature_order(found: list[str], expected: Sequence[str]) -> list[int] | None:
+    """Column indices that put ``found`` in the ``expected`` order (None: already in order).
+
+    Raises:
+        FeatureMismatchError: the names differ (missing, unexpected or repeated).
+    """
+    if found == list(expected):
+        return None
+    if len(set(found)) != len(found):
+        repeated = sorted({c for c in found if found.count(c) > 1})
+        raise FeatureMismatchError(f"X has repeated column names {repeated[:5]}")
+    missing = [c for c in expected if c not in set(found)]
+    unexpected = [c for c in found if c not in set(expected)]
+    if missing or unexpected:
+        raise FeatureMismatchError(
+            "the column names of X do not match the names the model was fitted with: "
+            f"missing {missing[:5]}{' ...' if len(missing) > 5 else ''}, "
+            f"unexpected {unexpected[:5]}{' ...' if len(unexpected) > 5 else ''} "
+            "(rename the columns, or pass X.to_numpy() to score by position)"
+        )
+    position = {c: i for i, c in enumerate(found)}
+    return [position[c] for c in expected]
+
+
+def check_features(
+    X: Any, n_features: int, feature_names: Sequence[str] | None = None
+) -> np.ndarray:
     """Validate records: a finite 2-D numeric array with ``n_features`` columns.
+
+    A data frame (an object with ``columns``) whose column names are those the
+    model was fitted with (``feature_names``) in another order is reordered by
+    name; other names are refused, as scikit-learn does. Plain arrays are
+    taken by position.
 
     Returns:
         ``X`` as float64, shape ``(n, n_features)`` with ``n >= 1``.
 
     Raises:
         InvalidFeatures: not 2-D, no records, not numeric, NaN or infinity.
-        FeatureMismatchError: another number of features.
+        FeatureMismatchError: another number of features, or column names that
+            are not the model's.
     """
+    order = None
+    if feature_names is not None:
+        names = _column_names(X)
+        if names is not None:
+            order = _feature_order(names, feature_names)
     try:
         arr = np.asarray(X)
     except Exception as exc:  # ragged lists and the like
@@ -528,6 +653,8 @@ def check_features(X: Any, n_features: int) -> np.ndarray:
         )
     if arr.shape[0] == 0:
         raise InvalidFeatures("X has no records (shape (0, n_features))")
+    if order is not None:
+        arr = arr[:, order]
     x = arr.astype(np.float64)
     if not np.all(np.isfinite(x)):
         raise InvalidFeatures(
@@ -562,8 +689,13 @@ def _scores_2d(info: ModelInfo, scores: Any) -> np.ndarray:
     return s
 
 
+def _squeezes(info: ModelInfo) -> bool:
+    """True when the model gives one score per record as a 1-D array."""
+    return info.n_outputs == 1 and (info.single_output or info.is_classifier)
+
+
 def _squeeze(info: ModelInfo, scores: np.ndarray) -> np.ndarray:
-    if info.n_outputs == 1 and (info.single_output or info.is_classifier):
+    if _squeezes(info):
         return scores.reshape(-1)
     return scores
 

@@ -484,6 +484,17 @@ class PublicKey:
 
         return interop.public_key_to_phe(self)
 
+    # ------------------------------------------------------------ key files
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write the key to ``path``: JSON for a ``.json`` path, else binary.
+
+        Read it back with :func:`hecrypt.load_key` (see
+        :mod:`hecrypt.paillier.keyfiles`).
+        """
+        from hecrypt.paillier import keyfiles
+
+        keyfiles.save_key(self, path)
+
 
 def _load_public(n: int) -> PublicKey:
     pk = object.__new__(PublicKey)
@@ -820,6 +831,18 @@ class PrivateKey:
         from hecrypt.paillier import interop
 
         return interop.private_key_to_phe(self)
+
+    # ------------------------------------------------------------ key files
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write the key to ``path`` readable by its owner only (mode 0600).
+
+        JSON for a ``.json`` path, else binary; written whole or not at all.
+        Read it back with :func:`hecrypt.load_key` (see
+        :mod:`hecrypt.paillier.keyfiles`).
+        """
+        from hecrypt.paillier import keyfiles
+
+        keyfiles.save_key(self, path)
 
 
 def _not_encrypted_message(x: Any) -> str:

@@ -930,6 +930,13 @@ def encrypted_tensor_from_bytes(data: bytes, public_key: PublicKey) -> Any:
     count = 1
     for d in shape:
         count *= d
+    extent = 1
+    for d in shape:
+        extent *= max(d, 1)
+    if count == 0 and extent > MAX_BATCH_SIZE:  # numpy cannot describe an empty array that wide
+        raise InvalidCiphertext(
+            f"shape {shape} spans more than {MAX_BATCH_SIZE} elements (zero dimensions aside)"
+        )
     loaded = _read_ciphertexts(r, pk, count, f"tensor of shape {shape}")
     cs = np.empty(count, dtype=object)
     cs[:] = loaded

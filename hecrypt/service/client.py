@@ -63,9 +63,11 @@ class HTTPScorer:
         self._keys_seen: set[str] = set()
         self.traffic = _traffic()
         path = parts.path.rstrip("/")
+        described: Any = None
         if path.startswith("/models/") and path.count("/") == 2:
             self._name = urllib.parse.unquote(path.split("/")[2])
-            self._info = ModelInfo.from_dict(self._public_info(self._get(path)))
+            described = self._get(path)
+            self._info = ModelInfo.from_dict(self._public_info(described))
         elif path in ("", "/models"):
             listed = self._get("/models").get("models")
             if not isinstance(listed, list) or len(listed) != 1:
@@ -75,9 +77,16 @@ class HTTPScorer:
                     "name one: .../models/NAME"
                 )
             self._name = str(listed[0]["name"])
-            self._info = ModelInfo.from_dict(self._public_info(listed[0]))
+            described = listed[0]
+            self._info = ModelInfo.from_dict(self._public_info(described))
         else:
             raise ValueError(f"expected a service root or .../models/NAME URL, not {url!r}")
+        limit = described.get("max_json_body_bytes" if format == "json" else "max_body_bytes")
+        #: Largest request body the service accepts in this client's format (None: unknown).
+        self.max_request_bytes: int | None = (
+            limit if isinstance(limit, int) and not isinstance(limit, bool) and limit > 0
+            else None
+        )
 
     @staticmethod
     def _public_info(described: Any) -> dict[str, Any]:

@@ -19,10 +19,17 @@ Endpoints:
     :mod:`hecrypt.service.wire`.
 
 Errors are JSON ``{"detail": "<the rule that was broken>"}`` with status 400
-(malformed request, bad ciphertext, key below the size policy, wrong key),
-404 (unknown model), 413 (body over the limit, enforced while reading), 415
-(unsupported content type) or 422 (wrong number of features, overflow). The
-server keeps serving after any of them.
+(malformed request, bad ciphertext, key outside the size policy, wrong key),
+404 (unknown model), 413 (body over the limit, enforced while reading; JSON
+bodies have a lower limit than binary ones), 415 (unsupported content type)
+or 422 (wrong number of features, overflow). Nothing a client sends makes a
+500. The server keeps serving after any of them.
+
+Scores are re-randomized for the key holder (uniform ``r^n``, statistically
+hiding the computation whatever key the client chose) and their public bound
+is rounded up to a power of two; no fixed-base table is ever built for a
+client's key, so the work of a request is bounded by its body size and the
+key-size limit.
 
 What the server learns: the key's size and fingerprint, the number of records
 and features, the packing layout and public bounds; nothing of the values.
@@ -30,8 +37,11 @@ and features, the packing layout and public bounds; nothing of the values.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import logging
 import os
+import time
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -55,10 +65,27 @@ from hecrypt.models.linear import LinearModel, ModelInfo
 from hecrypt.paillier import parallel
 from hecrypt.service import wire
 
-__all__ = ["create_app", "model_kind", "DEFAULT_MAX_BODY_BYTES"]
+__all__ = [
+    "create_app",
+    "model_kind",
+    "DEFAULT_MAX_BODY_BYTES",
+    "DEFAULT_MAX_JSON_BODY_BYTES",
+    "DEFAULT_MAX_KEY_BITS",
+    "DEFAULT_MAX_CONCURRENT",
+    "LOGGER_NAME",
+]
 
-#: Default limit on a request body (64 MiB: ~130,000 packed 2048-bit ciphertexts).
+#: Default limit on a binary request body (64 MiB: ~130,000 packed 2048-bit ciphertexts).
 DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024
+#: Default limit on a JSON request body (base64 carries the same bytes in 4/3 of the
+#: space, and parsing holds the text and the decoded strings at once).
+DEFAULT_MAX_JSON_BODY_BYTES = 8 * 1024 * 1024
+#: Score requests read and scored at once by default (others wait before their body is read).
+DEFAULT_MAX_CONCURRENT = 8
+#: Largest client key accepted by default (bits of n).
+DEFAULT_MAX_KEY_BITS = wire.DEFAULT_MAX_KEY_BITS
+#: Logger of the one-line-per-request log (method, path, status, sizes, time).
+LOGGER_NAME = "hecrypt.service"
 
 _BINARY = "application/octet-stream"
 _JSON = "application/json"
@@ -107,6 +134,9 @@ class ModelDescription(BaseModel):
     )
     score_url: str
     formats: list[str] = Field(description="request content types the score endpoint accepts")
+    max_body_bytes: int = Field(description="largest binary score request body (bytes)")
+    max_json_body_bytes: int = Field(description="largest JSON score request body (bytes)")
+    max_key_bits: int = Field(description="largest client key accepted (bits of n)")
 
 
 class ModelList(BaseModel):
@@ -128,23 +158,99 @@ def _status_for(exc: HecryptError) -> int:
     return 400
 
 
-def _score(model: LinearModel, content_type: str, body: bytes, insecure: bool) -> tuple[bytes, str]:
-    """Decode, score, re-randomize and encode (runs in a worker thread)."""
+def _score(
+    model: LinearModel, content_type: str, body: bytes, policy: _KeyPolicy
+) -> tuple[bytes, str]:
+    """Decode, score, hide and encode (runs in a worker thread).
+
+    Every failure caused by the request becomes a 4xx stating the rule: the
+    decoders raise HecryptError subclasses, and anything else they raise on
+    bytes no rule foresaw (``ValueError``, ``TypeError``, ``OverflowError``)
+    is still the request's fault, so it is a 400, never a 500.
+    """
     try:
         if content_type == _JSON:
-            _, batch = wire.decode_request_json(body, insecure_small_keys=insecure)
+            _, batch = wire.decode_request_json(
+                body, insecure_small_keys=policy.insecure, max_key_bits=policy.max_bits
+            )
         else:
-            _, batch = wire.decode_request(body, insecure_small_keys=insecure)
-        scores = model.score_encrypted(batch).rerandomized()
+            _, batch = wire.decode_request(
+                body, insecure_small_keys=policy.insecure, max_key_bits=policy.max_bits
+            )
     except HecryptError as exc:
         raise _HTTPError(_status_for(exc), str(exc)) from None
-    except TypeError as exc:
-        raise _HTTPError(400, str(exc)) from None
-    if content_type == _JSON:
-        import json
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise _HTTPError(400, f"malformed request: {exc}") from None
+    try:
+        scores = model.score_for_client(batch)
+        if content_type == _JSON:
+            import json
 
-        return json.dumps(wire.encode_scores_json(scores)).encode(), _JSON
-    return scores.to_bytes(rerandomize=False), _BINARY
+            return json.dumps(wire.encode_scores_json(scores)).encode(), _JSON
+        return scores.to_bytes(rerandomize=False), _BINARY
+    except HecryptError as exc:
+        raise _HTTPError(_status_for(exc), str(exc)) from None
+    except (ValueError, OverflowError) as exc:  # e.g. a result beyond the format's limits
+        raise _HTTPError(422, f"the scores cannot be returned: {exc}") from None
+
+
+class _KeyPolicy:
+    """Which client keys the service accepts."""
+
+    def __init__(self, insecure: bool, max_bits: int) -> None:
+        self.insecure = insecure
+        self.max_bits = max_bits
+
+
+class _RequestLog:
+    """ASGI middleware: one log line per HTTP request, after its response.
+
+    The line holds the method, the path (no query string), the status, the
+    request and response body sizes and the time; never headers or bodies.
+    """
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.log = logging.getLogger(LOGGER_NAME)
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope.get("type") != "http":
+            await self.app(scope, receive, send)
+            return
+        t0 = time.perf_counter()
+        seen = {"in": 0, "out": 0, "status": 500}
+
+        async def counting_receive() -> Any:
+            message = await receive()
+            if message.get("type") == "http.request":
+                seen["in"] += len(message.get("body", b""))
+            return message
+
+        async def counting_send(message: Any) -> None:
+            if message.get("type") == "http.response.start":
+                seen["status"] = int(message.get("status", 500))
+            elif message.get("type") == "http.response.body":
+                seen["out"] += len(message.get("body", b""))
+            await send(message)
+
+        try:
+            await self.app(scope, counting_receive, counting_send)
+        finally:
+            self.log.info(
+                "%s %s %d in=%dB out=%dB %.1fms",
+                scope.get("method", "?"),
+                _printable(scope.get("path", "")),
+                seen["status"],
+                seen["in"],
+                seen["out"],
+                (time.perf_counter() - t0) * 1000,
+            )
+
+
+def _printable(path: str, limit: int = 200) -> str:
+    """A path safe for one log line: no control characters, at most ``limit`` characters."""
+    clean = "".join(ch if ch.isprintable() else "?" for ch in path[:limit])
+    return clean + ("..." if len(path) > limit else "")
 
 
 def model_kind(info: ModelInfo) -> str:
@@ -189,22 +295,51 @@ def create_app(
     *,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     insecure_small_keys: bool = False,
+    max_key_bits: int = DEFAULT_MAX_KEY_BITS,
+    max_json_body_bytes: int | None = None,
+    max_concurrent: int = DEFAULT_MAX_CONCURRENT,
 ) -> Any:
     """Build the FastAPI application serving ``models`` by name.
 
     Args:
         models: name -> model (plaintext; no private key anywhere) or name ->
             model file, or a list of model files each served under its stem.
-        max_body_bytes: largest request body accepted (413 above).
+        max_body_bytes: largest binary request body accepted (413 above).
         insecure_small_keys: accept client keys below 2048 bits (tests only).
+        max_key_bits: largest client key accepted (400 above; default 4096).
+            The work per ciphertext grows with the cube of the key size, so
+            this bounds what one byte of request can cost.
+        max_json_body_bytes: largest JSON request body accepted (413 above);
+            default: the smaller of ``max_body_bytes`` and 8 MiB.
+        max_concurrent: score requests whose bodies are read and scored at
+            once; later ones wait before their body is read. Memory held by
+            scoring stays below about ``max_concurrent * 3.5 * max_body_bytes``
+            (binary; JSON: ``4 * max_json_body_bytes`` each), see docs/scoring.md.
+
+    Every request is logged in one line on the :data:`LOGGER_NAME` logger at
+    INFO: method, path, status, bytes in and out, milliseconds. Never a key,
+    a ciphertext or a header.
 
     Raises:
-        ValueError: no models, two models of one name, or a non-positive body limit.
+        ValueError: no models, two models of one name, or a non-positive limit.
         TypeError: something that is not a model or a model file.
         ModelFormatError, OSError: a model file that cannot be loaded.
     """
     if max_body_bytes < 1:
         raise ValueError("max_body_bytes must be positive")
+    if max_json_body_bytes is None:
+        max_json_body_bytes = min(max_body_bytes, DEFAULT_MAX_JSON_BODY_BYTES)
+    if max_json_body_bytes < 1:
+        raise ValueError("max_json_body_bytes must be positive")
+    if isinstance(max_key_bits, bool) or not isinstance(max_key_bits, int) or max_key_bits < 1:
+        raise ValueError("max_key_bits must be a positive integer")
+    if isinstance(max_concurrent, bool) or not isinstance(max_concurrent, int) or (
+        max_concurrent < 1
+    ):
+        raise ValueError("max_concurrent must be a positive integer")
+    policy = _KeyPolicy(bool(insecure_small_keys), max_key_bits)
+    gate: dict[str, Any] = {}
+    limits = {_BINARY: max_body_bytes, _JSON: max_json_body_bytes}
     table = _load_models(models)
     if not table:
         raise ValueError("the service needs at least one model")
@@ -227,6 +362,7 @@ def create_app(
         ),
         version="1",
     )
+    app.add_middleware(_RequestLog)
 
     @app.exception_handler(_HTTPError)
     async def _http_error(request: Request, exc: _HTTPError) -> JSONResponse:
@@ -240,6 +376,9 @@ def create_app(
             kind=model_kind(model_info),
             score_url=f"/models/{name}/score",
             formats=[_BINARY, _JSON],
+            max_body_bytes=max_body_bytes,
+            max_json_body_bytes=max_json_body_bytes,
+            max_key_bits=max_key_bits,
         )
         return info
 
@@ -325,25 +464,34 @@ def create_app(
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if content_type not in (_BINARY, _JSON):
             raise _HTTPError(415, f"send {_BINARY} or {_JSON}, not {content_type or 'nothing'}")
+        limit = limits[content_type]
+        kind = "JSON" if content_type == _JSON else "binary"
         declared = request.headers.get("content-length")
         if declared is not None:
             if not declared.isdigit():
                 raise _HTTPError(400, "invalid Content-Length")
-            if int(declared) > max_body_bytes:
+            if int(declared) > limit:
                 raise _HTTPError(
-                    413, f"body of {declared} bytes is over the {max_body_bytes}-byte limit"
+                    413, f"{kind} body of {declared} bytes is over the {limit}-byte limit"
                 )
+        if "semaphore" not in gate:  # created in the serving event loop
+            gate["semaphore"] = asyncio.Semaphore(max_concurrent)
+        async with gate["semaphore"]:
+            return await _read_and_score(request, model, content_type, limit, kind)
+
+    async def _read_and_score(
+        request: Request, model: LinearModel, content_type: str, limit: int, kind: str
+    ) -> Response:
         chunks: list[bytes] = []
         size = 0
         async for chunk in request.stream():
             size += len(chunk)
-            if size > max_body_bytes:
-                raise _HTTPError(413, f"body is over the {max_body_bytes}-byte limit")
+            if size > limit:
+                raise _HTTPError(413, f"{kind} body is over the {limit}-byte limit")
             chunks.append(chunk)
         body = b"".join(chunks)
-        payload, media = await run_in_threadpool(
-            _score, model, content_type, body, insecure_small_keys
-        )
+        del chunks
+        payload, media = await run_in_threadpool(_score, model, content_type, body, policy)
         return Response(content=payload, media_type=media)
 
     return app
