@@ -336,6 +336,8 @@ def private_predict(
         ProtocolError: a party failed (names the party and the cause).
     """
     if mode != "dealer":
+        from hecrypt.hybrid import hybrid  # noqa: F401  (registers "hybrid" and "two-party")
+
         runner = MODES.get(mode)
         if runner is None:
             known = ", ".join(["dealer", *MODES])

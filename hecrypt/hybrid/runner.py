@@ -259,4 +259,4 @@ def get_job(name: str) -> Callable[[str, Mapping[str, Any]], Program]:
 
 def _load_builtin_jobs() -> None:
     """Import the modules that register the library's own jobs."""
-    from hecrypt.hybrid import jobs  # noqa: F401  (registers on import)
+    from hecrypt.hybrid import hybrid, jobs  # noqa: F401  (register on import)

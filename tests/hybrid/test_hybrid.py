@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from hecrypt.hybrid import hybrid
+from hecrypt.hybrid import hybrid, private_predict
 from hecrypt.hybrid import paillier_cross as pc
 from hecrypt.hybrid.frames import FRAME_HEADER_SIZE
 from hecrypt.hybrid.polynomials import sigmoid_poly
@@ -35,7 +35,7 @@ def _net(seed: int) -> Sequential:
 def test_small_cnn_matches_the_plaintext_network(mode: str) -> None:
     net = _net(1)
     X = np.random.default_rng(2).uniform(0, 2, (2, 6, 6, 1))
-    res = hybrid.predict(net, X, mode=mode, **SMALL)
+    res = private_predict(net, X, mode=mode, **SMALL)
     ref = net.predict(X)
     # fixed point with 16 fractional bits: a few units of 2^-16 per layer
     np.testing.assert_allclose(res.logits, ref, atol=2e-3)
@@ -58,7 +58,7 @@ def test_logistic_regression_labels_equal_plaintext() -> None:
     X = StandardScaler().fit_transform(X)
     model = from_sklearn(LogisticRegression(max_iter=500, C=0.05).fit(X[:400], y[:400]))
     sample = X[400:440]
-    res = hybrid.predict(model, sample, mode="hybrid", **SMALL)
+    res = private_predict(model, sample, mode="hybrid", **SMALL)
     np.testing.assert_array_equal(res.labels, model.predict_plaintext(sample))
 
 
@@ -72,27 +72,32 @@ def test_exact_bytes_and_rounds_of_one_dense_layer() -> None:
     from hecrypt.hybrid.runner import run_parties
 
     out = run_parties(progs, reports=reports)
-    np.testing.assert_allclose(out["client"]["outputs"], net.predict(X), atol=1e-9)
+    np.testing.assert_allclose(out["client"]["logits"], net.predict(X), atol=1e-9)
 
     def frame(obj: Any) -> int:
         return FRAME_HEADER_SIZE + len(encode_message(obj))
 
-    spec, _ = hybrid.network_spec(net)
-    job = hybrid._linear_job(spec["ops"][0], (1, 3), lifted=False)
+    from hecrypt.hybrid.inference import model_spec
+
+    spec = model_spec(net)
+    _, bits = hybrid.encode_weights([(net.layers[0].kernel, net.layers[0].bias)], 16)
+    job = hybrid._job(hybrid._linear_layers(spec)[0], (1, 3), False, bits[0])
     plan = pc.job_layout(job, 1024)
     assert (plan.inputs, plan.outputs) == (3, 1)  # one row: both outputs in one ciphertext
     c, s = reports["client"], reports["server"]
     key_msg = frame({"paillier_n": (1 << 1023) + 1, "sigma": 40})
-    assert s["offline_bytes_sent"] == frame(spec)
-    assert c["offline_bytes_sent"] == key_msg
+    assert s["offline_bytes_sent"] == frame({"spec": spec, "frac_bits": 16, "mode": "hybrid",
+                                             "weight_bits": bits})
+    assert c["offline_bytes_sent"] == frame({"batch": 1}) + key_msg
     cross_in = frame({"cross": 3, "cts": bytes(3 * 256)})
     cross_out = frame({"cross": 1, "cts": bytes(256)})
     reveal = frame(np.zeros((1, 2), dtype=np.uint64))
     assert c["online_bytes_sent"] == cross_in
     assert s["online_bytes_sent"] == cross_out + reveal
     assert c["online_bytes_received"] == cross_out + reveal
-    # the spec reaches the client (depth 1); the key and then the encrypted rows reach
-    # the server (depth 2: no answer in between); the masked answer and the server's
-    # share reach the client (depth 3)
+    # rounds are counted per phase. Offline: the spec reaches the client (depth 1), the
+    # batch size and then the key reach the server (depth 2, no answer in between).
+    # Online: the encrypted rows reach the server (1); the masked answer and the
+    # server's output share reach the client (2).
     assert (c["offline_rounds"], s["offline_rounds"]) == (1, 2)
-    assert (c["rounds"], s["rounds"]) == (3, 2)
+    assert (c["online_rounds"], s["online_rounds"]) == (2, 1)
