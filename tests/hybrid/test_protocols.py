@@ -230,3 +230,30 @@ def test_input_owner_must_be_a_computing_party() -> None:
 
     with pytest.raises(ProtocolError, match="not a computing party"):
         run(body)
+
+
+def test_script_api_classic_example() -> None:
+    from hecrypt.hybrid.script import Computation
+
+    rng = np.random.default_rng(7)
+    weights = rng.normal(size=(5, 1))
+    records = rng.normal(size=(20, 5))
+    with Computation("server", "client", "dealer") as prot:
+        w = prot.input(weights, owner="server")
+        x = prot.input(records, owner="client")
+        y = prot.sigmoid(prot.dot(x, w))
+        result = prot.reveal(y, to="client")
+        both = prot.open(prot.sum(x * 2.0 + 1 - x, axis=1))
+        sq = prot.reveal(prot.square(x) - x * x, to="server")
+    assert result.value is not None and both.value is not None and sq.value is not None
+    poly = sigmoid_poly()
+    assert np.max(np.abs(result.value - poly(records @ weights))) < 1e-3
+    assert np.max(np.abs(both.value - (records + 1).sum(axis=1))) < 1e-3
+    assert np.max(np.abs(sq.value)) < 1e-3
+    assert prot.report["dealer"]["online_bytes_sent"] == 0  # every triple prepared offline
+    assert prot.report["client"]["offline_rounds"] == 2
+    assert "total" in prot.report_table()
+    with pytest.raises(ProtocolError, match="already run"):
+        prot.input(records, owner="client")
+    with pytest.raises(ProtocolError, match="not a computing party"):
+        Computation().input(records, owner="dealer")
