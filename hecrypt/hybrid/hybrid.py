@@ -429,7 +429,8 @@ def run_mode(model: Any, X: Any, *, mode: str, transport: str = "memory",
         A :class:`hecrypt.hybrid.parties.PredictionResult` (report keyed by
         ``"client"``, ``"server"`` and ``"total"``).
     """
-    from hecrypt.hybrid.parties import PredictionResult, _total, prepare_records
+    from hecrypt.hybrid.parties import PredictionResult, prepare_records
+    from hecrypt.hybrid.report import total_report
     from hecrypt.hybrid.runner import run_parties
 
     timeout = float(opts.pop("timeout", 60.0))
@@ -450,7 +451,7 @@ def run_mode(model: Any, X: Any, *, mode: str, transport: str = "memory",
     results = run_parties(progs, transport=transport, timeout=timeout, tls=tls,
                           reports=reports)
     report: dict[str, dict[str, Any]] = {name: dict(reports[name]) for name in progs}
-    report["total"] = _total(report)
+    report["total"] = total_report(report)
     out = results[CLIENT]
     return PredictionResult(out["labels"], out["logits"], out["values"], out["proba"], report)
 
@@ -462,29 +463,47 @@ def _register() -> None:
         register_mode(name, functools.partial(run_mode, mode=name))
 
 
+def _job_client(party: Any, path: str, output: str | None, key_bits: int, sigma: int
+                ) -> dict[str, Any]:
+    from hecrypt.hybrid.parties import load_records
+
+    out = client_program(party, load_records(path), key_bits=key_bits, sigma=sigma)
+    if output:
+        np.savez(output, **{k: v for k, v in out.items() if v is not None})
+    return out
+
+
 def _job_factory(mode: str) -> Callable[[str, Mapping[str, Any]], Callable[[Any], Any]]:
-    """``hecrypt party --job predict-hybrid|predict-two-party``: options
-    ``model=PATH`` (server: a Sequential .npz or a LinearModel .json),
-    ``records=PATH`` (client: a .npy array), ``key_bits``, ``sigma``."""
+    """``hecrypt party --job predict-hybrid|predict-two-party``, one role per machine.
+
+    Roles: ``client`` (``--input records.npy|.csv``, optional ``--output
+    result.npz``, ``--option key_bits=2048``), ``server`` (``--model
+    model.json|.npz``, optional ``--option frac_bits=16``); both take
+    ``--option sigma=40``.
+    """
 
     def factory(role: str, options: Mapping[str, Any]) -> Callable[[Any], Any]:
-        sigma = int(options.get("sigma", pc.DEFAULT_SIGMA))
+        from hecrypt.hybrid.parties import load_model_file, portable_model
+
+        try:
+            sigma = int(options.get("sigma", pc.DEFAULT_SIGMA))
+            key_bits = int(options.get("key_bits", DEFAULT_KEY_BITS))
+            frac_bits = int(options.get("frac_bits", ring.DEFAULT_FRAC_BITS))
+        except ValueError:
+            raise ProtocolError("sigma, key_bits and frac_bits must be integers") from None
         if role == SERVER:
-            path = str(options.get("model", ""))
-            if path.endswith(".json"):
-                from hecrypt.hybrid.parties import _load_model
-
-                with open(path, encoding="utf-8") as fh:
-                    model: Any = _load_model(("linear", fh.read()))
-            else:
-                from hecrypt.models import load_sequential
-
-                model = load_sequential(path)
-            return functools.partial(server_program, model=model, mode=mode, sigma=sigma)
+            path = options.get("model")
+            if not path:
+                raise ProtocolError(f"the {mode} job's server needs --model (.json or .npz)")
+            model = portable_model(load_model_file(str(path)))
+            return functools.partial(server_program, model=model, mode=mode, sigma=sigma,
+                                     frac_bits=frac_bits)
         if role == CLIENT:
-            records = np.load(str(options.get("records", "")), allow_pickle=False)
-            return functools.partial(client_program, X=records, sigma=sigma,
-                                     key_bits=int(options.get("key_bits", DEFAULT_KEY_BITS)))
+            path = options.get("input")
+            if not path:
+                raise ProtocolError(f"the {mode} job's client needs --input (.npy or .csv)")
+            return functools.partial(_job_client, path=str(path), output=options.get("output"),
+                                     key_bits=key_bits, sigma=sigma)
         raise ProtocolError(f"the {mode} job has roles client and server, not {role!r}")
 
     return factory
