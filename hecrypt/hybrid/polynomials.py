@@ -206,6 +206,29 @@ class Polynomial:
         s = max(abs(self.interval[0]), abs(self.interval[1]))
         return s, tuple(c * s**k for k, c in enumerate(self.coeffs))
 
+    def range_on(self, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Exact element-wise range of ``p`` over boxes ``[lo, hi]``.
+
+        The extremes of a polynomial on an interval are at its ends or at
+        real roots of ``p'`` inside it; all are evaluated (up to float
+        rounding in the roots).
+        """
+        lo = np.asarray(lo, dtype=np.float64)
+        hi = np.asarray(hi, dtype=np.float64)
+        if lo.shape != hi.shape or np.any(lo > hi):
+            raise PolynomialError("range_on needs lo <= hi of the same shape")
+        a, b = self(lo), self(hi)
+        low, high = np.minimum(a, b), np.maximum(a, b)
+        if self.degree >= 2:
+            deriv = [k * c for k, c in enumerate(self.coeffs)][1:]
+            for r in np.roots(deriv[::-1]):
+                if abs(r.imag) <= 1e-9 * max(1.0, abs(r.real)):
+                    inside = (lo <= r.real) & (r.real <= hi)
+                    v = float(self(np.float64(r.real)))
+                    low = np.where(inside, np.minimum(low, v), low)
+                    high = np.where(inside, np.maximum(high, v), high)
+        return low, high
+
     def error_on(self, x: np.ndarray) -> np.ndarray:
         """``|p(x) - target(x)|`` element-wise (needs a named target)."""
         if self.target is None:

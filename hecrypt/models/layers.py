@@ -144,6 +144,14 @@ class Layer:
         """The JSON-ready configuration (without weights)."""
         return {}
 
+    def bounds(self, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Interval bounds: boxes ``(N, *input)`` to boxes holding every output.
+
+        The default suits layers that are monotone non-decreasing in each
+        input (pooling, flatten, dropout, sigmoid, ReLU).
+        """
+        return self.forward(lo), self.forward(hi)
+
     def build(self, input_shape: Shape, rng: np.random.Generator) -> Shape:
         """Check ``input_shape``, create missing weights, return the output shape."""
         out = self.output_shape(input_shape)
@@ -190,6 +198,17 @@ class _Weighted(Layer):
         self._pending = (k, b)
         self.built_input_shape = tuple(input_shape)
         return out
+
+    def _linear(self, x: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        return self._linear(x, self.kernel) + self.bias
+
+    def bounds(self, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        mid = self.forward((lo + hi) / 2.0)
+        rad = self._linear((hi - lo) / 2.0, np.abs(self.kernel))
+        return mid - rad, mid + rad
 
     def set_weights(self, kernel: np.ndarray, bias: np.ndarray) -> None:
         """Replace the weights (same shapes, finite)."""
@@ -246,15 +265,14 @@ class Conv2D(_Weighted):
         return {"kernel": (*self.kernel_size, input_shape[2], self.filters),
                 "bias": (self.filters,)}
 
-    def forward(self, x: np.ndarray) -> np.ndarray:
+    def _linear(self, x: np.ndarray, kernel: np.ndarray) -> np.ndarray:
         (top, bottom), (left, right) = self.padding_amounts(x.shape[1:])
         xp = np.pad(x, ((0, 0), (top, bottom), (left, right), (0, 0)))
         kh, kw = self.kernel_size
         sh, sw = self.strides
         win = np.lib.stride_tricks.sliding_window_view(xp, (kh, kw), axis=(1, 2))
         win = win[:, ::sh, ::sw]  # (N, Ho, Wo, C, kh, kw)
-        out = np.tensordot(win, self.kernel, axes=([4, 5, 3], [0, 1, 2]))
-        return out + self.bias
+        return np.tensordot(win, kernel, axes=([4, 5, 3], [0, 1, 2]))
 
     def config(self) -> dict[str, Any]:
         return {"filters": self.filters, "kernel_size": list(self.kernel_size),
@@ -279,8 +297,8 @@ class Dense(_Weighted):
     def weight_shapes(self, input_shape: Shape) -> dict[str, Shape]:
         return {"kernel": (input_shape[0], self.units), "bias": (self.units,)}
 
-    def forward(self, x: np.ndarray) -> np.ndarray:
-        return x @ self.kernel + self.bias
+    def _linear(self, x: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+        return x @ kernel
 
     def config(self) -> dict[str, Any]:
         return {"units": self.units}
@@ -425,6 +443,19 @@ class Activation(Layer):
         if self.name == "square":
             return x * x
         return _softmax(x)
+
+    def bounds(self, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if self.approx is not None:
+            return self.approx.range_on(lo, hi)
+        if self.name == "square":
+            low = np.where((lo <= 0) & (hi >= 0), 0.0, np.minimum(lo * lo, hi * hi))
+            return low, np.maximum(lo * lo, hi * hi)
+        if self.name == "softmax":  # e^lo_i / (e^lo_i + sum_j!=i e^hi_j) and symmetrically
+            shift = hi.max(axis=-1, keepdims=True)
+            el, eh = np.exp(lo - shift), np.exp(hi - shift)
+            se_l, se_h = el.sum(axis=-1, keepdims=True), eh.sum(axis=-1, keepdims=True)
+            return el / (el + se_h - eh), eh / (eh + se_l - el)
+        return self.forward(lo), self.forward(hi)
 
     def config(self) -> dict[str, Any]:
         return {"name": self.name,

@@ -191,6 +191,29 @@ class Sequential:
                 for i, layer in enumerate(self._layers)
                 if isinstance(layer, Activation) and layer.approx is not None]
 
+    def interval_bounds(self, lo: float | np.ndarray, hi: float | np.ndarray
+                        ) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Worst-case bounds of every intermediate value over a box of inputs.
+
+        Interval arithmetic (linear layers by centre and radius, monotone
+        layers at the ends, polynomials at their ends and critical points):
+        for every input ``x`` with ``lo <= x <= hi`` element-wise, the value
+        after layer ``i`` lies in ``result[i + 1]`` (``result[0]`` is the
+        input box). The bounds are guaranteed but can be loose.
+
+        Args:
+            lo, hi: Scalars or arrays broadcastable to ``input_shape``.
+        """
+        low = np.broadcast_to(np.asarray(lo, dtype=np.float64), self.input_shape)[None]
+        high = np.broadcast_to(np.asarray(hi, dtype=np.float64), self.input_shape)[None]
+        if not (np.all(np.isfinite(low)) and np.all(np.isfinite(high))) or np.any(low > high):
+            raise InvalidFeatures("interval_bounds needs finite lo <= hi")
+        out = [(low[0], high[0])]
+        for layer in self._layers:
+            low, high = layer.bounds(low, high)
+            out.append((low[0], high[0]))
+        return out
+
     def summary(self) -> str:
         """A readable table: layer, output shape, number of weights."""
         rows = [f"{'layer':<64} {'output':<16} {'weights':>8}"]

@@ -200,3 +200,14 @@ def test_invalid_parameters_raise(call) -> None:  # type: ignore[no-untyped-def]
 def test_polynomial_is_frozen() -> None:
     with pytest.raises(AttributeError):
         SIGMOID7.coeffs = (1.0,)  # type: ignore[misc]
+
+
+@settings(max_examples=60, deadline=None)
+@given(a=st.floats(-8, 8), b=st.floats(-8, 8), degree=st.sampled_from([3, 5, 7, 9]))
+def test_range_on_contains_all_values_and_is_attained(a: float, b: float, degree: int) -> None:
+    lo, hi = min(a, b), max(a, b)
+    p = sigmoid_poly(degree=degree)
+    low, high = p.range_on(np.array([lo]), np.array([hi]))
+    values = p(np.linspace(lo, hi, 2001))
+    assert low[0] <= values.min() + 1e-12 and values.max() <= high[0] + 1e-12
+    assert values.min() - low[0] <= 1e-6 and high[0] - values.max() <= 1e-6

@@ -367,3 +367,36 @@ def test_size_limit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(netfile, "MAX_FILE_BYTES", 100)
     with pytest.raises(ModelFormatError, match="limit"):
         load_sequential(path)
+
+
+# ---------------------------------------------------------------------------- interval bounds
+
+
+def test_interval_bounds_contain_every_value() -> None:
+    net = _net()
+    lo = RNG.normal(size=net.input_shape) * 0.3
+    hi = lo + RNG.uniform(0.0, 0.4, size=net.input_shape)
+    bounds = net.interval_bounds(lo, hi)
+    assert len(bounds) == len(net.layers) + 1
+    x = lo + (hi - lo) * RNG.uniform(size=(200, *net.input_shape))
+    x[0], x[1] = lo, hi  # the corners too
+    for (low, high), values in zip(bounds, net.activations(x)):
+        assert low.shape == high.shape == values.shape[1:]
+        assert np.all(values >= low - 1e-9) and np.all(values <= high + 1e-9)
+    # a degenerate box gives the value itself
+    point = net.interval_bounds(lo, lo)
+    assert np.allclose(point[-1][0], net.predict(lo[None])[0])
+    assert np.allclose(point[-1][1], net.predict(lo[None])[0])
+    with pytest.raises(InvalidFeatures):
+        net.interval_bounds(hi, lo)
+
+
+def test_exact_activation_bounds() -> None:
+    lo = np.array([[-2.0, 1.0, -3.0]])
+    hi = np.array([[1.0, 2.0, -1.0]])
+    low, high = Activation("square").bounds(lo, hi)
+    assert np.array_equal(low, [[0.0, 1.0, 1.0]]) and np.array_equal(high, [[4.0, 4.0, 9.0]])
+    low, high = Activation("softmax").bounds(lo, hi)
+    x = lo + (hi - lo) * RNG.uniform(size=(500, 3))
+    sm = Activation("softmax").forward(x)
+    assert np.all(sm >= low - 1e-12) and np.all(sm <= high + 1e-12)
