@@ -72,6 +72,7 @@ __all__ = [
     "maximum",
     "max_pool2d",
     "refuse_without_dealer",
+    "refuse_spec_without_dealer",
 ]
 
 _U64 = np.uint64
@@ -277,5 +278,24 @@ def refuse_without_dealer(layers: Sequence[Any], mode: str) -> None:
                 f"layer {i} ({kind}) needs {what}, i.e. secure comparison, which needs binary "
                 f"triples that only the dealer supplies; run it with mode=\"dealer\", or in "
                 f"mode {mode!r} use Activation(\"relu\", approx=relu_poly(...)) (see "
+                "hecrypt.models.calibrate) and AveragePooling2D instead of max pooling"
+            )
+
+
+def refuse_spec_without_dealer(spec: dict[str, Any], mode: str) -> None:
+    """:func:`refuse_without_dealer` for a model spec (:func:`hecrypt.hybrid.inference.model_spec`).
+
+    Raises:
+        UnsupportedModelError: the spec has an exact ReLU or a max pooling.
+    """
+    if mode == "dealer" or spec.get("model") != "sequential":
+        return
+    for i, layer in enumerate(spec.get("layers", ())):
+        if layer.get("type") in ("relu", "maxpool"):
+            what = "an exact ReLU" if layer["type"] == "relu" else "max pooling"
+            raise UnsupportedModelError(
+                f"step {i} of the network needs {what}, i.e. secure comparison, which needs "
+                f"binary triples that only the dealer supplies; run it with mode=\"dealer\", "
+                f"or in mode {mode!r} use Activation(\"relu\", approx=relu_poly(...)) (see "
                 "hecrypt.models.calibrate) and AveragePooling2D instead of max pooling"
             )

@@ -55,6 +55,7 @@ import numpy as np
 from hecrypt.exceptions import ProtocolError
 from hecrypt.hybrid import paillier_cross as pc
 from hecrypt.hybrid import ring
+from hecrypt.hybrid.comparison import refuse_spec_without_dealer
 from hecrypt.hybrid.inference import (
     CLIENT,
     SERVER,
@@ -303,6 +304,7 @@ def server_program(
     _check_mode(mode)
     net = _load_model(model)
     spec = model_spec(net, sigmoid=sigmoid, reveal_logits=reveal_logits)
+    refuse_spec_without_dealer(spec, mode)
     weights = model_weights(net)
     encoded, y_bits = encode_weights(weights, frac_bits)
     with party.phase("offline"):
@@ -438,6 +440,7 @@ def run_mode(model: Any, X: Any, *, mode: str, transport: str = "memory",
     frac_bits = int(opts.get("frac_bits", ring.DEFAULT_FRAC_BITS))
     spec = model_spec(model, sigmoid=opts.get("sigmoid"),
                       reveal_logits=bool(opts.get("reveal_logits", True)))
+    refuse_spec_without_dealer(spec, mode)
     x = prepare_records(spec, X)
     ring.encode(x, frac_bits)  # refuse values the ring cannot carry before starting
     if transport == "memory":

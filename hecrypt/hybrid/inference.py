@@ -19,7 +19,10 @@ none for pooling, flattening and biases.
 
 Supported: :class:`hecrypt.models.Sequential` with Conv2D, Dense,
 AveragePooling2D, Flatten, Dropout (identity), Activation("square"),
-Activation("sigmoid"|"relu", approx=<Polynomial>), and a final
+Activation("sigmoid"|"relu", approx=<Polynomial>), exact Activation("relu")
+and MaxPooling2D (secure comparison, :mod:`hecrypt.hybrid.comparison`: 9
+rounds per ReLU or max-tree level; a ReLU right before a max pooling is
+evaluated after it, on one value per window), and a final
 Activation("softmax") (applied by the client to the revealed logits);
 :class:`hecrypt.models.LinearModel` (regression; binary logistic regression
 with the sigmoid in shares; multiclass logits). Anything else raises
@@ -34,6 +37,7 @@ from typing import Any
 import numpy as np
 
 from hecrypt.exceptions import ProtocolError, UnsupportedModelError
+from hecrypt.hybrid import comparison
 from hecrypt.hybrid.protocols import Product, SecretSharing, polynomial_requests
 from hecrypt.hybrid.shares import SharedTensor
 from hecrypt.hybrid.triples import TripleRequest
@@ -69,11 +73,15 @@ def _sequential_spec(net: Any) -> dict[str, Any]:
             layers.append({"type": "flatten"})
         elif kind == "Dropout":
             continue
-        elif kind == "MaxPooling2D":
-            raise UnsupportedModelError(
-                f"{where}: max pooling needs secure comparison, which this engine does not offer "
-                "yet; use AveragePooling2D"
-            )
+        elif kind == "MaxPooling2D":  # exact, by secure comparison (hybrid/comparison.py)
+            pool = {"type": "maxpool", "pool": list(layer.pool_size),
+                    "strides": list(layer.strides)}
+            if layers and layers[-1]["type"] == "relu":
+                # relu(maxpool(x)) == maxpool(relu(x)) (both monotone): the ReLU then
+                # compares one value per window instead of every value
+                layers.insert(len(layers) - 1, pool)
+            else:
+                layers.append(pool)
         elif kind == "Activation":
             name = layer.name
             if name == "softmax":
@@ -85,13 +93,14 @@ def _sequential_spec(net: Any) -> dict[str, Any]:
                 layers.append({"type": "softmax"})
             elif name == "square":
                 layers.append({"type": "square"})
+            elif name == "relu" and layer.approx is None:
+                layers.append({"type": "relu"})  # exact, by secure comparison
             elif layer.approx is None:
                 raise UnsupportedModelError(
                     f"{where}: Activation({name!r}) has no polynomial approximation; private "
-                    f"inference evaluates polynomials only: use Activation({name!r}, approx=...) "
-                    f"with e.g. hecrypt.hybrid.polynomials."
-                    f"{'sigmoid_poly' if name == 'sigmoid' else 'relu_poly'}() (exact "
-                    "comparison-based ReLU is not available yet)"
+                    f"inference evaluates it as a polynomial: use Activation({name!r}, "
+                    "approx=...) with e.g. hecrypt.hybrid.polynomials.sigmoid_poly() (see "
+                    "hecrypt.models.calibrate to choose one)"
                 )
             else:
                 layers.append({"type": "poly", "poly": _poly_dict(layer.approx)})
@@ -199,12 +208,12 @@ def check_spec(obj: Any) -> dict[str, Any]:
                     raise ProtocolError("malformed model description: padding")
             elif t == "dense":
                 _ints(layer["kernel"], 2, "kernel")
-            elif t == "avgpool":
+            elif t in ("avgpool", "maxpool"):
                 _ints(layer["pool"], 2, "pool")
                 _ints(layer["strides"], 2, "strides")
             elif t == "poly":
                 Polynomial.from_dict(layer["poly"])
-            elif t not in ("flatten", "square", "softmax"):
+            elif t not in ("flatten", "square", "softmax", "relu"):
                 raise ProtocolError(f"malformed model description: layer type {t!r}")
         plan(obj, (1, *spec_input_shape(obj)))
     except ProtocolError:
@@ -269,6 +278,11 @@ def plan(model: Any, batch_shape: Sequence[int]) -> list[TripleRequest]:
             shape = (shape[0], layer["kernel"][1])
         elif t == "avgpool":
             shape = _pool_shape(shape, layer["pool"], layer["strides"])
+        elif t == "maxpool":
+            reqs.extend(comparison.max_pool_requests(shape, layer["pool"], layer["strides"]))
+            shape = _pool_shape(shape, layer["pool"], layer["strides"])
+        elif t == "relu":
+            reqs.extend(comparison.relu_requests(shape))
         elif t == "flatten":
             shape = (shape[0], int(np.prod(shape[1:])))
         elif t == "square":
@@ -320,6 +334,10 @@ def evaluate(
             x = ss.add_private(ss.matmul(x, kernel), bias, SERVER)
         elif t == "avgpool":
             x = ss.avg_pool2d(x, tuple(layer["pool"]), tuple(layer["strides"]))
+        elif t == "maxpool":
+            x = comparison.max_pool2d(ss, x, tuple(layer["pool"]), tuple(layer["strides"]))
+        elif t == "relu":
+            x = comparison.relu(ss, x)
         elif t == "flatten":
             x = x.reshape(x.shape[0], -1)
         elif t == "square":

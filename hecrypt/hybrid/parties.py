@@ -337,7 +337,11 @@ def private_predict(
     """
     if mode != "dealer":
         from hecrypt.hybrid import hybrid  # noqa: F401  (registers "hybrid" and "two-party")
+        from hecrypt.hybrid.comparison import refuse_without_dealer
 
+        if mode in MODES:
+            # exact ReLU and max pooling need binary triples, which only the dealer makes
+            refuse_without_dealer(getattr(model, "layers", ()), mode)
         runner = MODES.get(mode)
         if runner is None:
             known = ", ".join(["dealer", *MODES])

@@ -157,15 +157,15 @@ def test_plan_lists_every_triple() -> None:
 
 def test_unsupported_models_name_the_alternative() -> None:
     relu = Sequential([Dense(3, input_shape=(4,)), Activation("relu"), Dense(2)])
-    with pytest.raises(UnsupportedModelError, match=r"approx=.*relu_poly"):
-        private_predict(relu, np.ones((1, 4)))
+    with pytest.raises(UnsupportedModelError, match=r"mode=\"dealer\".*relu_poly"):
+        private_predict(relu, np.ones((1, 4)), mode="two-party")
     sig = Sequential([Dense(3, input_shape=(4,)), Activation("sigmoid"), Dense(2)])
     with pytest.raises(UnsupportedModelError, match="sigmoid_poly"):
         model_spec(sig)
     maxpool = Sequential([Conv2D(2, 2, input_shape=(4, 4, 1)), MaxPooling2D(2), Flatten(),
                           Dense(2)])
-    with pytest.raises(UnsupportedModelError, match="AveragePooling2D"):
-        private_predict(maxpool, np.ones((1, 4, 4)))
+    with pytest.raises(UnsupportedModelError, match=r"dealer.*AveragePooling2D"):
+        private_predict(maxpool, np.ones((1, 4, 4)), mode="hybrid")
     soft = Sequential([Dense(3, input_shape=(4,)), Activation("softmax"), Dense(2)])
     with pytest.raises(UnsupportedModelError, match="last layer"):
         private_predict(soft, np.ones((1, 4)))
