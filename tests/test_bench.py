@@ -40,7 +40,11 @@ def test_run_tiny_prints_every_row_and_passes_checks(
 ) -> None:
     report = tmp_path / "performance.md"
     assert bench.run(_args("--write", str(report))) == 0
-    out = capsys.readouterr().out
+    captured = capsys.readouterr()
+    out = captured.out
+    for i, name in enumerate(bench.SECTIONS, 1):  # progress per section on stderr
+        assert f"hecrypt bench: [{i}/{len(bench.SECTIONS)}] {name}: " in captured.err
+        assert f"hecrypt bench: [{i}/{len(bench.SECTIONS)}] {name} done in " in captured.err
     for label in EXPECTED_ROWS:
         assert label in out, label
     assert "raw gmpy2 `a * b % n²`" in out
@@ -119,3 +123,24 @@ def test_service_section_scores_in_process_and_over_http(
     line = next(x for x in out.splitlines() if x.startswith("**Correctness checks:"))
     done, total = line.split(":")[1].split("passed")[0].split(" of ")
     assert int(done) == int(total) == 10
+
+
+def test_quick_mode_warms_up_reports_progress_and_says_what_it_measured(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    parser = argparse.ArgumentParser()
+    bench.add_arguments(parser)
+    args = parser.parse_args(["--quick", "--bits", "1024", "--insecure-small-keys",
+                              "--batch", "40", "--phe-sample", "5"])
+    assert bench.run(args) == 0
+    captured = capsys.readouterr()
+    assert "[1/1] core: Paillier core operations" in captured.err
+    assert "[1/1] core done in" in captured.err and "(ok)" in captured.err
+    assert "Quick mode (`--quick`): batch of 40, 1 repeat(s)" in captured.out
+    assert "built the key's fixed-base tables" in captured.out
+    # with the tables warm, the owner's table path is what the batch rows time
+    assert "already built" in captured.out
+    report = tmp_path / "perf.md"
+    assert bench.run(parser.parse_args(["--quick", "--write", str(report)])) == 2
+    assert "--quick" in capsys.readouterr().err and not report.exists()
+

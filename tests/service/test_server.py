@@ -244,3 +244,33 @@ def test_service_error_carries_status(service: Service, keys: Any) -> None:
     with pytest.raises(ServiceError) as exc:
         scorer.score(pk, batch)
     assert exc.value.status == 422
+
+
+def test_a_batch_over_the_body_limit_is_split_into_requests(service: Service, keys: Any) -> None:
+    pk, sk = keys
+    client = hecrypt.ScoringClient(service.url + "/models/cancer", pk, sk)
+    assert client.scorer.max_request_bytes == MAX_BODY
+    X = service.X_clf  # 569 records x 30 features: one packed request would be ~490 kB
+    np.testing.assert_allclose(client.decision_function(X),
+                               service.logit.decision_function(X), atol=1e-6)
+    report = client.last_report
+    assert report is not None and report.requests >= 2 and report.records == len(X)
+
+
+def test_serve_logs_one_line_per_request(tmp_path: Path) -> None:
+    models.from_arrays(np.array([1.0, 2.0]), 0.5).save(tmp_path / "tiny.json")
+    proc, url = start_service([tmp_path / "tiny.json"], output=subprocess.PIPE)
+    try:
+        with urllib.request.urlopen(url + "/models/tiny", timeout=10) as r:
+            size = len(r.read())
+        status, _ = _post(Service(url, int(url.rsplit(":", 1)[1]), None, None, None, None),
+                          "/models/tiny/score", b"HSRQ", "application/octet-stream")
+        assert status == 400
+    finally:
+        stop_service(proc)
+    assert proc.stdout is not None
+    lines = proc.stdout.read().decode().splitlines()
+    mine = [ln for ln in lines if " in=" in ln]
+    assert any(f"GET /models/tiny 200 in=0B out={size}B" in ln for ln in mine), lines
+    assert any("POST /models/tiny/score 400 in=4B" in ln for ln in mine), lines
+    assert sum("/health" in ln for ln in mine) >= 1  # start_service polls it
