@@ -294,7 +294,9 @@ def server_program(
     public key and make every triple with it
     (:class:`~hecrypt.hybrid.paillier_triples.PaillierTripleSource`); 4.
     (hybrid) precompute the circuit-private re-randomizers of the online
-    answers. Online: evaluate, then send the output shares to the client.
+    answers. Online: evaluate, send the output shares to the client, and wait
+    for its confirmation (so a failure on the client's side ends the server's
+    program with ``ProtocolError`` too).
 
     Returns:
         ``{"batch": N, "triples": count}``.
@@ -333,6 +335,8 @@ def server_program(
                            [(k, b) for k, (_, b) in zip(shared[1:], weights)])
     for value in outputs.values():
         ss.reveal(value, CLIENT)
+    if party.recv(CLIENT) != {"done": True}:
+        raise ProtocolError("the client did not confirm the end of the protocol")
     return {"batch": n, "triples": len(requests)}
 
 
@@ -391,6 +395,7 @@ def client_program(
                                                      for s in weight_shapes(spec)])
         outputs = evaluate(ss, spec, shared[0], [(k, None) for k in shared[1:]])
     revealed = {name: ss.reveal(value, CLIENT) for name, value in outputs.items()}
+    party.send(SERVER, {"done": True})  # the server waits for it: a failure here reaches it
     return _client_outputs(spec, {k: v for k, v in revealed.items() if v is not None})
 
 

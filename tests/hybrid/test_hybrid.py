@@ -92,12 +92,34 @@ def test_exact_bytes_and_rounds_of_one_dense_layer() -> None:
     cross_in = frame({"cross": 3, "cts": bytes(3 * 256)})
     cross_out = frame({"cross": 1, "cts": bytes(256)})
     reveal = frame(np.zeros((1, 2), dtype=np.uint64))
-    assert c["online_bytes_sent"] == cross_in
+    assert c["online_bytes_sent"] == cross_in + frame({"done": True})
     assert s["online_bytes_sent"] == cross_out + reveal
     assert c["online_bytes_received"] == cross_out + reveal
     # rounds are counted per phase. Offline: the spec reaches the client (depth 1), the
     # batch size and then the key reach the server (depth 2, no answer in between).
     # Online: the encrypted rows reach the server (1); the masked answer and the
-    # server's output share reach the client (2).
+    # server's output share reach the client (2); its confirmation the server (3).
     assert (c["offline_rounds"], s["offline_rounds"]) == (1, 2)
-    assert (c["online_rounds"], s["online_rounds"]) == (2, 1)
+    assert (c["online_rounds"], s["online_rounds"]) == (2, 3)
+
+
+@pytest.mark.parametrize("fault", ["corrupt", "drop"])
+def test_tcp_fault_is_a_protocol_error_on_both_sides(fault: str) -> None:
+    import functools
+    import pathlib
+    import sys
+
+    from hecrypt.hybrid.runner import PartyFailedError, run_parties
+
+    sys.path.insert(0, str(pathlib.Path(__file__).parent))  # the spawned parties import it
+    import hybrid_paillier_programs as progs
+
+    with pytest.raises(PartyFailedError) as info:
+        run_parties({"client": progs.client,
+                     "server": functools.partial(progs.server, fault=fault)},
+                    transport="tcp", timeout=8)
+    errors = info.value.errors
+    assert info.value.party == "client"
+    want = "corrupted" if fault == "corrupt" else "ProtocolError"
+    assert want in errors["client"]
+    assert "ProtocolError" in errors["server"] or "abort" in errors["server"], errors
