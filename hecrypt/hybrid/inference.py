@@ -396,10 +396,11 @@ def network_error_bound(net: Any, X: np.ndarray, frac_bits: int = 16) -> float:
     bound ``e`` on every entry's error: Conv2D/Dense as in
     :func:`linear_error_bound` (for a convolution the input sum is over the
     largest window); a polynomial multiplies ``e`` by its largest slope on the
-    observed input range widened by ``e`` and adds its fixed-point error (one
-    ulp per truncation and level, half an ulp per coefficient, scaled by the
-    coefficients); average pooling adds one ulp; square ``2 max|x| e + e^2``
-    plus one ulp. Truncation failures (probability
+    observed input range widened by ``e`` and adds its fixed-point error (the
+    truncation of ``x / 2^k``, ``(j - 1)`` ulps per power ``t^j`` times its
+    coefficient, half an ulp per coefficient, one final truncation); average
+    pooling adds one ulp; square ``2 max|x| e + e^2`` plus one ulp; exact ReLU
+    and max pooling (1-Lipschitz) one ulp. Truncation failures (probability
     :func:`~hecrypt.hybrid.protocols.truncation_failure_probability`) are
     outside the bound.
     """
@@ -424,4 +425,6 @@ def network_error_bound(net: Any, X: np.ndarray, frac_bits: int = 16) -> float:
             e = 2 * float(np.abs(x).max()) * e + e * e + ulp * (1 + float(np.abs(x).max()))
         elif kind == "Activation" and layer.approx is not None:
             e = _poly_eval_error(layer.approx, float(x.min()), float(x.max()), e, frac_bits)
+        elif kind == "MaxPooling2D" or (kind == "Activation" and layer.name == "relu"):
+            e = e + ulp  # exact comparison: 1-Lipschitz, at most one ulp of its own
     return float(e)
