@@ -62,7 +62,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from hecrypt.encoding.fixedpoint import DEFAULT_FRAC_BITS
+from hecrypt.encoding.fixedpoint import DEFAULT_FRAC_BITS, check_frac_bits
 from hecrypt.exceptions import EncodingOverflowError
 
 __all__ = [
@@ -261,7 +261,7 @@ def encode_array(
     if frac_bits is None:
         scale = 0 if _is_int_array(arr) else DEFAULT_FRAC_BITS
     else:
-        scale = _check_int(frac_bits, "frac_bits")
+        scale = check_frac_bits(frac_bits)
     max_int = _check_int(max_int, "max_int", 1)
     if value_bound is not None:
         vb = float(value_bound)
@@ -307,7 +307,7 @@ def encode_weights(w: Any, frac_bits: int | None = None, max_int: int | None = N
     if frac_bits is None:
         scale = 0 if _is_int_array(arr) else DEFAULT_FRAC_BITS
     else:
-        scale = _check_int(frac_bits, "frac_bits")
+        scale = check_frac_bits(frac_bits)
     ints = _encode_ints(arr, scale)
     if max_int is not None:
         _need(max_abs(ints), _check_int(max_int, "max_int", 1), "a weight")
@@ -317,7 +317,7 @@ def encode_weights(w: Any, frac_bits: int | None = None, max_int: int | None = N
 def weights_scale(w: Any, frac_bits: int | None = None) -> int:
     """The scale :func:`encode_weights` uses for ``w`` and ``frac_bits``."""
     if frac_bits is not None:
-        return _check_int(frac_bits, "frac_bits")
+        return check_frac_bits(frac_bits)
     return 0 if _is_int_array(_as_array(w)) else DEFAULT_FRAC_BITS
 
 

@@ -19,10 +19,12 @@ import numbers
 from fractions import Fraction
 from typing import Any
 
-from hecrypt.exceptions import EncodingOverflowError
+from hecrypt.exceptions import EncodingOverflowError, ParameterError
 
 __all__ = [
     "DEFAULT_FRAC_BITS",
+    "MAX_FRAC_BITS",
+    "check_frac_bits",
     "encode",
     "decode",
     "describe",
@@ -33,6 +35,28 @@ __all__ = [
 
 #: Fractional bits used for floats unless the caller chooses otherwise.
 DEFAULT_FRAC_BITS = 32
+#: Largest scale accepted anywhere (the serialization limit): it covers every
+#: float (the smallest subnormal needs 1074 fractional bits) and products of
+#: them, and bounds the work a hostile scale can cause.
+MAX_FRAC_BITS = 8192
+
+
+def check_frac_bits(frac_bits: Any) -> int:
+    """``frac_bits`` as an int in ``[0, MAX_FRAC_BITS]``, checked before any encoding.
+
+    Raises:
+        TypeError: not an integer.
+        ParameterError: negative or above :data:`MAX_FRAC_BITS`.
+    """
+    if isinstance(frac_bits, bool) or not isinstance(frac_bits, numbers.Integral):
+        raise TypeError(f"frac_bits must be an integer, not {type(frac_bits).__name__}")
+    f = int(frac_bits)
+    if not 0 <= f <= MAX_FRAC_BITS:
+        raise ParameterError(
+            f"frac_bits must be between 0 and {MAX_FRAC_BITS}, not "
+            f"{f if abs(f) < 10**12 else f'an integer of {f.bit_length()} bits'}"
+        )
+    return f
 
 
 def max_int_for(n: int) -> int:
@@ -64,16 +88,21 @@ def encode(value: Any, max_int: int, frac_bits: int | None = None) -> tuple[int,
     """
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(not_a_number_message(value))
+    if frac_bits is not None:
+        frac_bits = check_frac_bits(frac_bits)
     if isinstance(value, numbers.Integral):
         scale = 0 if frac_bits is None else frac_bits
+        if int(value).bit_length() + scale > max_int.bit_length() + 1:
+            raise EncodingOverflowError(
+                f"{describe(value)} at scale 2^{scale} needs more than "
+                f"{max_int.bit_length()} bits, the size of the plaintext space"
+            )
         m = int(value) << scale
     else:
         x = float(value)
         if not math.isfinite(x):
             raise ValueError(f"cannot encode {x}: only finite numbers have an encoding")
         scale = DEFAULT_FRAC_BITS if frac_bits is None else frac_bits
-        if scale < 0:
-            raise ValueError("frac_bits must be non-negative")
         if abs(x) >= 2.0**52:  # already an integer; ldexp could overflow
             m = int(x) << scale
         else:
@@ -113,12 +142,21 @@ def not_a_number_message(value: Any) -> str:
     return f"cannot encode {name}: expected an int or a float"
 
 
-def decode(residue: int, n: int, max_int: int, scale: int) -> int | float:
+def decode(
+    residue: int, n: int, max_int: int, scale: int, bound: int | None = None
+) -> int | float:
     """Decode a residue mod ``n`` at ``scale`` into an int (scale 0) or float.
+
+    Args:
+        residue: the decrypted residue in ``[0, n)``.
+        n: the modulus.
+        max_int: the plaintext band.
+        scale: fractional bits.
+        bound: the number's tracked bound on ``|m|``, checked when given.
 
     Raises:
         EncodingOverflowError: the residue is outside the valid band, i.e. the
-            computation overflowed the plaintext space.
+            computation overflowed the plaintext space, or above ``bound``.
     """
     if residue <= max_int:
         m = residue
@@ -128,6 +166,11 @@ def decode(residue: int, n: int, max_int: int, scale: int) -> int | float:
         raise EncodingOverflowError(
             "decrypted value is outside the valid band [-n/3, n/3]: the computation "
             "overflowed the plaintext space"
+        )
+    if bound is not None and abs(m) > bound:
+        raise EncodingOverflowError(
+            "decrypted value exceeds the number's tracked bound: it was not produced by "
+            "the bounded operations its metadata describes"
         )
     if scale == 0:
         return int(m)

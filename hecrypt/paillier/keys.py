@@ -17,7 +17,7 @@ from hecrypt._gmp import mpz
 from hecrypt.encoding import fixedpoint
 from hecrypt.exceptions import InvalidKey, KeyMismatchError
 from hecrypt.paillier import parallel, randomness
-from hecrypt.paillier.number import EncryptedNumber, validate_ciphertext
+from hecrypt.paillier.number import EncryptedNumber, public_bound, validate_ciphertext
 from hecrypt.paillier.packed import DEFAULT_PACKED_FRAC_BITS, DEFAULT_WEIGHT_BOUND
 
 if TYPE_CHECKING:
@@ -223,6 +223,26 @@ class PublicKey:
         m, scale = fixedpoint.encode(value, self._max_int, frac_bits)
         return mpz(m) % self._n, scale
 
+    def _encode_number(
+        self, value: Any, frac_bits: int | None, value_bound: float | None = None
+    ) -> tuple[Any, int, int]:
+        """``(residue, scale, public bound)`` of one number."""
+        m, scale = fixedpoint.encode(value, self._max_int, frac_bits)
+        if value_bound is None:
+            bound = public_bound(m, scale, self._max_int)
+        else:
+            from hecrypt.encoding import bounds as _bounds
+
+            _, enc = _bounds.encode_array(
+                np.array([0]), scale, self._max_int, value_bound=value_bound
+            )
+            bound = enc.bound
+            if abs(m) > bound:
+                raise ValueError(
+                    f"the value exceeds the declared value_bound {value_bound!r} at scale 2^{scale}"
+                )
+        return mpz(m) % self._n, scale, bound
+
     def _take_randomness(self, count: int) -> list[Any]:
         pool = _pools.get(self._n)
         out: list[Any] = []
@@ -292,8 +312,10 @@ class PublicKey:
                 ``numpy.ndarray`` gives an :class:`~hecrypt.paillier.tensor.EncryptedTensor`
                 with one scale for all elements.
             frac_bits: fixed-point scale for floats.
-            value_bound: arrays only: a public bound on ``|value|`` (otherwise
-                the tensor's bound reveals the largest magnitude).
+            value_bound: a public bound on ``|value|``. Otherwise a tensor's
+                bound reveals its largest magnitude, and a number's bound is
+                :func:`~hecrypt.paillier.number.public_bound` (it reveals
+                only whether ``|value| >= 2^64``, then its bit length).
             executor: arrays only: where to run (see :mod:`.parallel`).
             progress: arrays only: ``progress(done, total)`` callback.
 
@@ -307,10 +329,10 @@ class PublicKey:
                 self, value, frac_bits=frac_bits, value_bound=value_bound,
                 executor=executor, progress=progress,
             )
-        m, scale = self._residue(value, frac_bits)
+        m, scale, bound = self._encode_number(value, frac_bits, value_bound)
         rn = self._take_randomness(1)[0]
         c = parallel._finish(self._n, self._nsq, [m], [rn])[0]
-        return EncryptedNumber._make(self, c, scale, True)
+        return EncryptedNumber._make(self, c, scale, True, bound)
 
     def encrypt_packed(
         self,
@@ -386,10 +408,10 @@ class PublicKey:
             ParameterError: ``djn_exponent_bits`` below the floor.
         """
         items = _flatten(values)
-        encoded = [self._residue(v, frac_bits) for v in items]
-        ms = [m for m, _ in encoded]
+        encoded = [self._encode_number(v, frac_bits) for v in items]
+        ms = [m for m, _, _ in encoded]
         cs = self._encrypt_residues(ms, executor, progress, djn_exponent_bits)
-        return [EncryptedNumber._make(self, c, s, True) for c, (_, s) in zip(cs, encoded)]
+        return [EncryptedNumber._make(self, c, s, True, b) for c, (_, s, b) in zip(cs, encoded)]
 
     def _encrypt_residues(
         self,
@@ -631,9 +653,9 @@ class PrivateKey:
                 executor=executor, progress=progress,
             )
         pk = self._pk
-        m, scale = pk._residue(value, frac_bits)
+        m, scale, bound = pk._encode_number(value, frac_bits, value_bound)
         c = parallel.owner_encrypt_chunk(self._p, self._q, [m])[0]
-        return EncryptedNumber._make(pk, c, scale, True)
+        return EncryptedNumber._make(pk, c, scale, True, bound)
 
     def encrypt_packed(
         self,
@@ -675,15 +697,15 @@ class PrivateKey:
         """
         pk = self._pk
         items = _flatten(values)
-        encoded = [pk._residue(v, frac_bits) for v in items]
+        encoded = [pk._encode_number(v, frac_bits) for v in items]
         cs = parallel.map_chunks(
             parallel.owner_encrypt_chunk,
             (self._p, self._q),
-            [m for m, _ in encoded],
+            [m for m, _, _ in encoded],
             executor=executor,
             progress=progress,
         )
-        return [EncryptedNumber._make(pk, c, s, True) for c, (_, s) in zip(cs, encoded)]
+        return [EncryptedNumber._make(pk, c, s, True, b) for c, (_, s, b) in zip(cs, encoded)]
 
     def precompute(self, count: int, *, executor: Executor | None = None) -> int:
         """Fill the key's randomness pool with exact n-th residues (offline phase)."""
@@ -770,7 +792,9 @@ class PrivateKey:
             return packed.decrypt_owner(self, x, executor=executor, progress=progress)
         x = self._check(x)
         pk = self._pk
-        return fixedpoint.decode(int(self._crt_decrypt(x._c)), pk.n, pk._max_int, x._scale)
+        return fixedpoint.decode(
+            int(self._crt_decrypt(x._c)), pk.n, pk._max_int, x._scale, x._bound
+        )
 
     def decrypt_batch(
         self,
@@ -790,7 +814,7 @@ class PrivateKey:
         )
         pk = self._pk
         n, mi = pk.n, pk._max_int
-        return [fixedpoint.decode(int(m), n, mi, x._scale) for m, x in zip(ms, xs)]
+        return [fixedpoint.decode(int(m), n, mi, x._scale, x._bound) for m, x in zip(ms, xs)]
 
     # ------------------------------------------------------------ serialization
     def to_bytes(self) -> bytes:

@@ -7,12 +7,47 @@ from typing import TYPE_CHECKING, Any
 
 from hecrypt import _gmp
 from hecrypt.encoding import fixedpoint
-from hecrypt.exceptions import InvalidCiphertext, InvalidKey, KeyMismatchError
+from hecrypt.exceptions import (
+    EncodingOverflowError,
+    InvalidCiphertext,
+    InvalidKey,
+    KeyMismatchError,
+)
 
 if TYPE_CHECKING:
     from hecrypt.paillier.keys import PublicKey
 
-__all__ = ["EncryptedNumber", "check_public_key", "validate_ciphertext"]
+__all__ = [
+    "EncryptedNumber",
+    "NUMBER_BOUND_BITS",
+    "check_public_key",
+    "public_bound",
+    "validate_ciphertext",
+]
+
+#: A fresh number's public bound is at least ``2^(scale + NUMBER_BOUND_BITS) - 1``:
+#: every value below ``2^64`` in real units gets the same bound, so the bound
+#: (public metadata) reveals nothing about it; a larger value reveals its bit
+#: length. Pass ``value_bound=`` to ``encrypt`` to choose the bound instead.
+NUMBER_BOUND_BITS = 64
+
+
+def public_bound(m: int, scale: int, max_int: int) -> int:
+    """The public bound of a fresh encoding ``m`` at ``scale`` (see :data:`NUMBER_BOUND_BITS`)."""
+    bits = max(abs(int(m)).bit_length(), scale + NUMBER_BOUND_BITS)
+    return min(max_int, (1 << bits) - 1)
+
+
+def _need(bound: int, max_int: int, what: str) -> int:
+    """``bound`` if it fits the plaintext band, else :class:`EncodingOverflowError`."""
+    if bound > max_int:
+        raise EncodingOverflowError(
+            f"{what} could reach a magnitude of {bound.bit_length()} bits, but the plaintext "
+            f"band holds {max_int.bit_length()} bits (max_int < 2^{max_int.bit_length()}); "
+            "the result would decrypt to a wrong value: use smaller operands, fewer "
+            "fractional bits or a larger key"
+        )
+    return bound
 
 _MUL_HINT = (
     "Paillier cannot multiply two ciphertexts; use the secret-sharing "
@@ -65,42 +100,68 @@ class EncryptedNumber:
     plain number (public multiplication), ``sum()``. Scales align exactly:
     the lower-scale operand is multiplied by ``2^k``.
 
-    Leaks: the scale and the key are public; nothing about the value.
+    Overflow is an error: every number carries a public bound on the
+    magnitude of its encoded integer (:attr:`bound`), each operation computes
+    the bound of its result and raises :class:`EncodingOverflowError` before
+    computing anything if it could leave the plaintext band ``[-n/3, n/3]``,
+    and decryption refuses a value above its bound. A fresh encryption's
+    bound is :func:`public_bound` of its value (or the ``value_bound`` given
+    to ``encrypt``); numbers from outside without a bound (``from_phe``, a
+    raw ciphertext) get the widest honest bound, ``max_int``.
+
+    Leaks: the scale, the key and the bound are public; a fresh number's
+    bound reveals only whether ``|x| >= 2^64`` (and then its bit length).
     Homomorphic results are *not* fresh (they are deterministic functions
     of their inputs); :meth:`rerandomized` makes a fresh ciphertext, and
     serialization does so by default.
     """
 
-    __slots__ = ("_c", "_fresh", "_pk", "_scale")
+    __slots__ = ("_bound", "_c", "_fresh", "_pk", "_scale")
 
     _pk: PublicKey
     _c: Any
     _scale: int
     _fresh: bool
+    _bound: int
 
-    def __init__(self, public_key: PublicKey, ciphertext: int, scale: int = 0) -> None:
+    def __init__(
+        self, public_key: PublicKey, ciphertext: int, scale: int = 0, *, bound: int | None = None
+    ) -> None:
         """Wrap a raw ciphertext from outside (validated) at ``scale``.
 
         Raises:
             InvalidKey: ``public_key`` is not a hecrypt ``PublicKey``.
             InvalidCiphertext: ``ciphertext`` is not an integer in ``(0, n^2)``
                 coprime to ``n``.
+            EncodingOverflowError: ``bound`` above the key's ``max_int``.
+
+        ``bound`` is a public bound on the magnitude of the encoded integer
+        (default: the widest, ``max_int``).
         """
         check_public_key(public_key)
         if not isinstance(scale, numbers.Integral) or isinstance(scale, bool) or scale < 0:
             raise ValueError("scale must be a non-negative integer")
+        if bound is None:
+            bound = public_key._max_int
+        elif isinstance(bound, bool) or not isinstance(bound, numbers.Integral) or bound < 0:
+            raise ValueError("bound must be a non-negative integer")
         self._pk = public_key
         self._c = validate_ciphertext(public_key, ciphertext)
         self._scale = int(scale)
         self._fresh = False
+        self._bound = _need(int(bound), public_key._max_int, "the given bound")
 
     @classmethod
-    def _make(cls, pk: PublicKey, c: Any, scale: int, fresh: bool) -> EncryptedNumber:
+    def _make(
+        cls, pk: PublicKey, c: Any, scale: int, fresh: bool, bound: int | None = None
+    ) -> EncryptedNumber:
+        """Internal constructor; ``bound`` None means the widest (``max_int``)."""
         obj = object.__new__(cls)
         obj._pk = pk
         obj._c = c
         obj._scale = scale
         obj._fresh = fresh
+        obj._bound = pk._max_int if bound is None else bound
         return obj
 
     # ------------------------------------------------------------ properties
@@ -118,6 +179,41 @@ class EncryptedNumber:
     def scale(self) -> int:
         """Number of fractional bits of the encoded plaintext."""
         return self._scale
+
+    @property
+    def bound(self) -> int:
+        """Public bound on ``|m|``, the encoded integer (``value * 2**scale``)."""
+        return self._bound
+
+    @property
+    def value_bound(self) -> float:
+        """:attr:`bound` in real units (``bound / 2**scale``)."""
+        try:
+            return self._bound / (1 << self._scale)
+        except OverflowError:
+            return float("inf")
+
+    def with_bound(self, value_bound: float) -> EncryptedNumber:
+        """The same ciphertext with a public bound ``|x| <= value_bound`` (real units).
+
+        For numbers from outside that carry no bound (``from_phe``, a raw
+        ciphertext): the widest bound they get refuses any operation that
+        could grow the value. The caller vouches for ``value_bound``; a
+        decrypted value above it raises :class:`EncodingOverflowError`.
+
+        Raises:
+            ValueError: ``value_bound`` is negative, NaN or infinite.
+            EncodingOverflowError: the bound does not fit the plaintext band.
+        """
+        from hecrypt.encoding import bounds
+
+        vb = float(value_bound)
+        if not vb >= 0 or vb == float("inf"):
+            raise ValueError("value_bound must be a finite non-negative number")
+        p, q = vb.as_integer_ratio()
+        bound = -((-p << self._scale) // q)  # ceil(vb * 2^scale)
+        bounds._need(bound, self._pk._max_int, "the given value_bound")
+        return EncryptedNumber._make(self._pk, self._c, self._scale, self._fresh, bound)
 
     @property
     def is_fresh(self) -> bool:
@@ -147,6 +243,11 @@ class EncryptedNumber:
     def _add_plain_int(self, m: int, scale: int) -> EncryptedNumber:
         pk = self._pk
         target = max(scale, self._scale)
+        bound = _need(
+            (self._bound << (target - self._scale)) + (abs(m) << (target - scale)),
+            pk._max_int,
+            "the sum with a plaintext",
+        )
         c = self._rescaled(target)
         m <<= target - scale
         if m:
@@ -154,7 +255,7 @@ class EncryptedNumber:
             c = c + n * (m * c % n)
             if c >= pk._nsq:
                 c -= pk._nsq
-        return EncryptedNumber._make(pk, c, target, False)
+        return EncryptedNumber._make(pk, c, target, False, bound)
 
     def rerandomized(self, *, circuit_private: bool = False) -> EncryptedNumber:
         """A fresh ciphertext of the same value.
@@ -172,9 +273,9 @@ class EncryptedNumber:
             from hecrypt.paillier.circuit import rerandomize_for_key_holder
 
             c = rerandomize_for_key_holder(pk, [self._c])[0]
-            return EncryptedNumber._make(pk, c, self._scale, True)
+            return EncryptedNumber._make(pk, c, self._scale, True, self._bound)
         r = pk._take_randomness(1)[0]
-        return EncryptedNumber._make(pk, self._c * r % pk._nsq, self._scale, True)
+        return EncryptedNumber._make(pk, self._c * r % pk._nsq, self._scale, True, self._bound)
 
     def fresh(self) -> EncryptedNumber:
         """``self`` if fresh, else :meth:`rerandomized` (what leaves the process)."""
@@ -190,11 +291,14 @@ class EncryptedNumber:
                     f"({pk.fingerprint} and {other._pk.fingerprint})"
                 )
             s1, s2 = self._scale, other._scale
-            if s1 == s2:
-                return EncryptedNumber._make(pk, self._c * other._c % pk._nsq, s1, False)
             s = max(s1, s2)
+            bound = _need(
+                (self._bound << (s - s1)) + (other._bound << (s - s2)), pk._max_int, "the sum"
+            )
+            if s1 == s2:
+                return EncryptedNumber._make(pk, self._c * other._c % pk._nsq, s1, False, bound)
             return EncryptedNumber._make(
-                pk, self._rescaled(s) * other._rescaled(s) % pk._nsq, s, False
+                pk, self._rescaled(s) * other._rescaled(s) % pk._nsq, s, False, bound
             )
         if isinstance(other, EncryptedNumber):
             return NotImplemented
@@ -213,7 +317,9 @@ class EncryptedNumber:
 
     def __neg__(self) -> EncryptedNumber:
         pk = self._pk
-        return EncryptedNumber._make(pk, _gmp.invert(self._c, pk._nsq), self._scale, False)
+        return EncryptedNumber._make(
+            pk, _gmp.invert(self._c, pk._nsq), self._scale, False, self._bound
+        )
 
     def __sub__(self, other: Any) -> EncryptedNumber:
         if isinstance(other, EncryptedNumber):
@@ -239,7 +345,10 @@ class EncryptedNumber:
             k, s = int(other), 0
         else:
             k, s = fixedpoint.encode(other, pk.max_int)
-        return EncryptedNumber._make(pk, _scalar_pow(self._c, k, pk), self._scale + s, False)
+        bound = _need(self._bound * abs(k), pk._max_int, "the product")
+        return EncryptedNumber._make(
+            pk, _scalar_pow(self._c, k, pk), self._scale + s, False, bound
+        )
 
     __rmul__ = __mul__
 

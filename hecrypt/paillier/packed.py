@@ -724,7 +724,13 @@ def decrypt_owner(
     out: np.ndarray
     if scale > 0:
         div = 1 << scale
-        out = np.array([[v / div for v in col] for col in columns], dtype=np.float64)
+        try:
+            out = np.array([[v / div for v in col] for col in columns], dtype=np.float64)
+        except OverflowError:
+            raise EncodingOverflowError(
+                "a decrypted value is beyond the float64 range (above 2^1024): the "
+                "computation left the range of the data it was declared for"
+            ) from None
     elif bound <= _INT64_MAX:
         out = np.array(columns, dtype=np.int64)
     else:

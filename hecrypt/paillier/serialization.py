@@ -19,8 +19,10 @@ is in ``docs/formats.md``)::
     public key  header(0x01) | len u16 | n
     private key header(0x81) | len u16 | n | len u16 | p | len u16 | q
     number      header(0x02) | fingerprint 8 | scale u16 | c (2*|n| bytes)
+                [| len u16 | bound]   (absent: bound = max_int)
     batch       header(0x03) | fingerprint 8 | count u32 | mode u8
                 | scale u16 (mode 0) or count x scale u16 (mode 1)
+                [| len u16 | bound]   (when mode has the flag 0x10)
                 | count x c (2*|n| bytes each)
     tensor      header(0x04) | fingerprint 8 | scale u16 | len u16 | bound
                 | ndim u8 | ndim x dim u32 | prod(dims) x c (2*|n| bytes each,
@@ -139,6 +141,8 @@ _HEADER_LEN = len(MAGIC) + 2
 _FINGERPRINT_LEN = 8
 _SCALE_UNIFORM = 0
 _SCALE_PER_ITEM = 1
+#: Flag of the batch's mode byte: one bound, shared by all numbers, follows the scales.
+_WITH_BOUND = 0x10
 
 _Error = type[HecryptError]
 
@@ -226,9 +230,47 @@ def _read_bound(r: Any) -> int:
     return int.from_bytes(raw, "big")
 
 
-def _load_number(public_key: PublicKey, c: int, scale: int) -> EncryptedNumber:
+def _load_number(
+    public_key: PublicKey, c: int, scale: int, bound: int | None = None
+) -> EncryptedNumber:
     c = validate_ciphertext(public_key, c)
-    return EncryptedNumber._make(public_key, c, scale, False)
+    return EncryptedNumber._make(public_key, c, scale, False, bound)
+
+
+def _bound_bytes(bound: int) -> bytes:
+    """``len u16 | bound`` in minimal big-endian form (length 0 for 0)."""
+    raw = bound.to_bytes((bound.bit_length() + 7) // 8, "big")
+    return len(raw).to_bytes(2, "big") + raw
+
+
+def _check_number_bound(bound: int, public_key: PublicKey) -> int:
+    if bound > public_key.max_int:
+        raise InvalidCiphertext(
+            f"a bound of {bound.bit_length()} bits exceeds the {public_key.max_int.bit_length()}"
+            "-bit plaintext band of the key"
+        )
+    return bound
+
+
+def _bound_json(bound: int) -> str:
+    return format(bound, "x")
+
+
+def _json_bound(value: Any, public_key: PublicKey) -> int:
+    """A bound written by :func:`_bound_json`: lowercase hex digits, no leading zero."""
+    if not isinstance(value, str):
+        raise InvalidCiphertext(f"field 'bound' must be a JSON string, not {type(value).__name__}")
+    limit = (public_key.max_int.bit_length() + 3) // 4
+    if (
+        not value
+        or len(value) > limit
+        or (len(value) > 1 and value[0] == "0")
+        or any(ch not in "0123456789abcdef" for ch in value)
+    ):
+        raise InvalidCiphertext(
+            f"field 'bound' must be at most {limit} lowercase hex digits without a leading zero"
+        )
+    return _check_number_bound(int(value, 16), public_key)
 
 
 def _fresh_batch(xs: list[EncryptedNumber], public_key: PublicKey) -> list[EncryptedNumber]:
@@ -241,7 +283,7 @@ def _fresh_batch(xs: list[EncryptedNumber], public_key: PublicKey) -> list[Encry
     out = list(xs)
     for i, r in zip(stale, rs):
         x = xs[i]
-        out[i] = EncryptedNumber._make(public_key, x._c * r % nsq, x._scale, True)
+        out[i] = EncryptedNumber._make(public_key, x._c * r % nsq, x._scale, True, x._bound)
     return out
 
 
@@ -366,7 +408,12 @@ def _reject_constant(name: str) -> Any:
 
 
 def _load_json(
-    text: Any, kind: str, fields: tuple[str, ...], error: _Error, what: str
+    text: Any,
+    kind: str,
+    fields: tuple[str, ...],
+    error: _Error,
+    what: str,
+    optional: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     if isinstance(text, (bytes, bytearray, memoryview)):
         try:
@@ -392,7 +439,7 @@ def _load_json(
     missing = [f for f in fields if f not in obj]
     if missing:
         raise error(f"{what} JSON lacks the field(s) {', '.join(missing)}")
-    unknown = sorted(set(obj) - set(fields))
+    unknown = sorted(set(obj) - set(fields) - set(optional))
     if unknown:
         raise error(f"{what} JSON has unknown field(s) {', '.join(unknown)}")
     return obj
@@ -602,16 +649,17 @@ def private_key_from_json(text: str | bytes, *, insecure_small_keys: bool = Fals
 def encrypted_number_to_bytes(x: EncryptedNumber, *, rerandomize: bool = True) -> bytes:
     """Binary form of one encrypted number.
 
-    Layout: header (type 0x02) ``| fingerprint (8) | scale u16 | c`` with
-    ``c`` in exactly ``2*|n|`` bytes: ``16 + 2*ceil(bits(n)/8)`` bytes in all
-    (528 at 2048 bits).
+    Layout: header (type 0x02) ``| fingerprint (8) | scale u16 | c | len u16
+    | bound`` with ``c`` in exactly ``2*|n|`` bytes and the public bound on
+    ``|m|`` in minimal form (data written without the bound still loads, with
+    the widest bound ``max_int``).
 
     Args:
         x: the number to write.
         rerandomize: re-randomize ``x`` first if it is not fresh (default).
             Pass False only for data that stays with the key owner.
 
-    Leaks: the key fingerprint and the scale.
+    Leaks: the key fingerprint, the scale and the bound.
     """
     x = _check_number_arg(x)
     if rerandomize:
@@ -623,6 +671,7 @@ def encrypted_number_to_bytes(x: EncryptedNumber, *, rerandomize: bool = True) -
             _fingerprint_bytes(pk),
             x.scale.to_bytes(2, "big"),
             x.ciphertext.to_bytes(ciphertext_width(pk), "big"),
+            _bound_bytes(x.bound),
         )
     )
 
@@ -643,16 +692,20 @@ def encrypted_number_from_bytes(data: bytes, public_key: PublicKey) -> Encrypted
     _read_fingerprint(r, pk)
     scale = _check_scale(r.uint(2, "scale"), InvalidCiphertext)
     c = r.uint(ciphertext_width(pk), "ciphertext")
+    bound = None
+    if r.pos < len(r.data):
+        bound = _check_number_bound(_read_bound(r), pk)
     r.finish()
-    return _load_number(pk, c, scale)
+    return _load_number(pk, c, scale, bound)
 
 
 def encrypted_number_to_json(x: EncryptedNumber, *, rerandomize: bool = True) -> str:
     """JSON form of one encrypted number.
 
     ``{"kind": "hecrypt.encrypted_number", "version": 1, "key": fingerprint,
-    "scale": int, "ciphertext": base64 of 2*|n| bytes}``. Re-randomizes
-    first as :func:`encrypted_number_to_bytes` does.
+    "scale": int, "ciphertext": base64 of 2*|n| bytes, "bound": hex}``.
+    Re-randomizes first as :func:`encrypted_number_to_bytes` does. The
+    ``"bound"`` (lowercase hex) is optional when loading (default ``max_int``).
     """
     x = _check_number_arg(x)
     if rerandomize:
@@ -665,6 +718,7 @@ def encrypted_number_to_json(x: EncryptedNumber, *, rerandomize: bool = True) ->
             "key": pk.fingerprint,
             "scale": x.scale,
             "ciphertext": _b64(x.ciphertext.to_bytes(ciphertext_width(pk), "big")),
+            "bound": _bound_json(x.bound),
         }
     )
 
@@ -681,11 +735,12 @@ def encrypted_number_from_json(text: str | bytes, public_key: PublicKey) -> Encr
     pk = _check_public_key_arg(public_key)
     fields = ("kind", "version", "key", "scale", "ciphertext")
     what = "encrypted number"
-    obj = _load_json(text, _KIND_NUMBER, fields, InvalidCiphertext, what)
+    obj = _load_json(text, _KIND_NUMBER, fields, InvalidCiphertext, what, ("bound",))
     _check_fingerprint(_json_str(obj["key"], "key", InvalidCiphertext), pk, what)
     scale = _check_scale(_json_int(obj["scale"], "scale", InvalidCiphertext), InvalidCiphertext)
     c = _json_ciphertext(obj["ciphertext"], "ciphertext", ciphertext_width(pk))
-    return _load_number(pk, c, scale)
+    bound = _json_bound(obj["bound"], pk) if "bound" in obj else None
+    return _load_number(pk, c, scale, bound)
 
 
 # =============================================================== encrypted batches
@@ -724,9 +779,14 @@ def encrypted_batch_to_bytes(
     width = ciphertext_width(pk)
     out = [_header(TYPE_ENCRYPTED_BATCH), _fingerprint_bytes(pk), len(items).to_bytes(4, "big")]
     if len(scales) <= 1:
-        out += [bytes((_SCALE_UNIFORM,)), (scales.pop() if scales else 0).to_bytes(2, "big")]
+        out += [
+            bytes((_SCALE_UNIFORM | _WITH_BOUND,)),
+            (scales.pop() if scales else 0).to_bytes(2, "big"),
+        ]
     else:
-        out += [bytes((_SCALE_PER_ITEM,))] + [x.scale.to_bytes(2, "big") for x in items]
+        out += [bytes((_SCALE_PER_ITEM | _WITH_BOUND,))]
+        out += [x.scale.to_bytes(2, "big") for x in items]
+    out.append(_bound_bytes(max((x.bound for x in items), default=0)))
     out += [x.ciphertext.to_bytes(width, "big") for x in items]
     return b"".join(out)
 
@@ -746,7 +806,8 @@ def encrypted_batch_from_bytes(data: bytes, public_key: PublicKey) -> list[Encry
     r = _read_header(data, TYPE_ENCRYPTED_BATCH, InvalidCiphertext)
     _read_fingerprint(r, pk)
     count = r.uint(4, "count")
-    mode = r.uint(1, "scale mode")
+    flags = r.uint(1, "scale mode")
+    mode = flags & ~_WITH_BOUND
     # Nothing is allocated per item before the length is known to match the
     # count: a hostile count cannot make the loader reserve memory.
     scales: list[int] | None = None
@@ -763,16 +824,19 @@ def encrypted_batch_from_bytes(data: bytes, public_key: PublicKey) -> list[Encry
         raise InvalidCiphertext(
             f"unknown scale mode {mode}: 0 (one scale) and 1 (one per number) are defined"
         )
+    bound = _check_number_bound(_read_bound(r), pk) if flags & _WITH_BOUND else None
     cs = _read_ciphertexts(r, pk, count, "batch")
     return [
-        EncryptedNumber._make(pk, c, scale if scales is None else scales[i], False)
+        EncryptedNumber._make(pk, c, scale if scales is None else scales[i], False, bound)
         for i, c in enumerate(cs)
     ]
 
 
-def _load_batch_item(pk: PublicKey, c: int, scale: int, index: int) -> EncryptedNumber:
+def _load_batch_item(
+    pk: PublicKey, c: int, scale: int, index: int, bound: int | None = None
+) -> EncryptedNumber:
     try:
-        return _load_number(pk, c, scale)
+        return _load_number(pk, c, scale, bound)
     except InvalidCiphertext as exc:
         raise InvalidCiphertext(f"ciphertext {index} of the batch: {exc}") from None
 
@@ -803,6 +867,7 @@ def encrypted_batch_to_json(
             "key": pk.fingerprint,
             "scale": scale,
             "ciphertexts": [_b64(x.ciphertext.to_bytes(width, "big")) for x in items],
+            "bound": _bound_json(max((x.bound for x in items), default=0)),
         }
     )
 
@@ -818,7 +883,8 @@ def encrypted_batch_from_json(text: str | bytes, public_key: PublicKey) -> list[
     pk = _check_public_key_arg(public_key)
     fields = ("kind", "version", "key", "scale", "ciphertexts")
     what = "encrypted batch"
-    obj = _load_json(text, _KIND_BATCH, fields, InvalidCiphertext, what)
+    obj = _load_json(text, _KIND_BATCH, fields, InvalidCiphertext, what, ("bound",))
+    bound = _json_bound(obj["bound"], public_key) if "bound" in obj else None
     _check_fingerprint(_json_str(obj["key"], "key", InvalidCiphertext), pk, what)
     cts = obj["ciphertexts"]
     if not isinstance(cts, list):
@@ -842,7 +908,7 @@ def encrypted_batch_from_json(text: str | bytes, public_key: PublicKey) -> list[
     out = []
     for i, (value, scale) in enumerate(zip(cts, scales)):
         c = _json_ciphertext(value, f"ciphertexts[{i}]", width)
-        out.append(_load_batch_item(pk, c, scale, i))
+        out.append(_load_batch_item(pk, c, scale, i, bound))
     return out
 
 

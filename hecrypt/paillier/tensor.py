@@ -277,7 +277,7 @@ class EncryptedTensor:
         fresh = self._fresh and not advanced
         if isinstance(res, np.ndarray):
             return self._same(res, fresh)
-        return EncryptedNumber._make(self._pk, res, self._enc.scale, fresh)
+        return EncryptedNumber._make(self._pk, res, self._enc.scale, fresh, self._enc.bound)
 
     def reshape(self, *shape: Any, order: str = "C") -> EncryptedTensor:
         """Same elements in a new shape (as :meth:`numpy.ndarray.reshape`)."""

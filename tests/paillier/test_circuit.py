@@ -123,7 +123,7 @@ def test_never_builds_tables_for_the_key(fresh_keypair: KeyPair) -> None:
     multiplying by a scalar (all a scoring server does) build nothing for it."""
     pk_owner, _ = fresh_keypair
     client = PublicKey(pk_owner.n, insecure_small_keys=True)  # the public key only
-    x = hecrypt.EncryptedNumber(client, pk_owner.raw_encrypt(3, r=12345))
+    x = hecrypt.EncryptedNumber(client, pk_owner.raw_encrypt(3, r=12345), bound=3)
     ys = [(x * k + 2.5).rerandomized(circuit_private=True) for k in range(40)]
     rerandomize_for_key_holder(client, [y.ciphertext for y in ys] * 2)
     precompute_circuit_private(client, 8, executor=SerialExecutor())

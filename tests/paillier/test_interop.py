@@ -149,6 +149,10 @@ class TestFromPhe:
                                          phe_pk: paillier.PaillierPublicKey) -> None:
         a = EncryptedNumber.from_phe(phe_pk.encrypt(2.5), pk)
         b = EncryptedNumber.from_phe(phe_pk.encrypt(-4), pk)
+        assert a.bound == b.bound == pk.max_int  # phe numbers carry no bound
+        with pytest.raises(EncodingOverflowError):
+            a * 2
+        a, b = a.with_bound(1000.0), b.with_bound(1000.0)  # the caller vouches for |x|
         c = pk.encrypt(0.25)
         assert sk.decrypt(a + b + c) == -1.25
         assert sk.decrypt(a * 4 - b) == 14.0

@@ -210,8 +210,8 @@ def test_mixed_scales_align_exactly(
     pk, sk = keypair_1024
     x, y = Fraction(a, 2**sa), Fraction(b, 2**sb)
     # encode the exact dyadic rationals at their own scales
-    ea = EncryptedNumber(pk, pk.raw_encrypt(a % pk.n), sa)
-    eb = EncryptedNumber(pk, pk.raw_encrypt(b % pk.n), sb)
+    ea = EncryptedNumber(pk, pk.raw_encrypt(a % pk.n), sa, bound=abs(a))
+    eb = EncryptedNumber(pk, pk.raw_encrypt(b % pk.n), sb, bound=abs(b))
     total = ea + eb
     assert total.scale == max(sa, sb)
     want = x + y
@@ -372,25 +372,36 @@ def test_overflow_detected_at_decryption(keypair_1024: KeyPair) -> None:
     pk, sk = keypair_1024
     big = pk.encrypt(pk.max_int // 4 * 3)
     assert sk.decrypt(big) == pk.max_int // 4 * 3
-    for overflowed in (
-        big * 2,
-        big * -2,
-        big + big,
-        pk.encrypt(pk.max_int) + 1,
-        pk.encrypt(pk.max_int) + pk.encrypt(1),
-        pk.encrypt(-pk.max_int) - 1,
-        -pk.encrypt(pk.max_int) - pk.encrypt(1),
-        pk.encrypt(2.0**900) * (pk.n // 2 >> 932),  # 2^932 at scale 32, times ~n/2^933
+    for overflowing in (
+        lambda: big * 2,
+        lambda: big * -2,
+        lambda: big + big,
+        lambda: pk.encrypt(pk.max_int) + 1,
+        lambda: pk.encrypt(pk.max_int) + pk.encrypt(1),
+        lambda: pk.encrypt(-pk.max_int) - 1,
+        lambda: -pk.encrypt(pk.max_int) - pk.encrypt(1),
+        lambda: pk.encrypt(2.0**900) * (pk.n // 2 >> 932),  # 2^932 at scale 32, ~n/2^933
     ):
-        with pytest.raises(EncodingOverflowError):
-            sk.decrypt(overflowed)
-        with pytest.raises(EncodingOverflowError):
-            sk.decrypt_batch([overflowed])
-    # the edges of the band still decode
-    assert sk.decrypt(pk.encrypt(pk.max_int - 1) + 1) == pk.max_int
-    assert sk.decrypt(pk.encrypt(-pk.max_int + 1) - 1) == -pk.max_int
+        with pytest.raises(EncodingOverflowError):  # refused before computing
+            overflowing()
+    # a ciphertext from outside whose bound was understated: caught at decryption
+    lying = EncryptedNumber(pk, pk.raw_encrypt(pk.max_int), bound=2**64)
+    with pytest.raises(EncodingOverflowError, match="tracked bound"):
+        sk.decrypt(lying)
+    wrapped = EncryptedNumber(pk, (big * 1).ciphertext ** 2 % pk.nsquare)  # widest bound
+    with pytest.raises(EncodingOverflowError, match="valid band"):
+        sk.decrypt(wrapped)
+    with pytest.raises(EncodingOverflowError):
+        sk.decrypt_batch([lying])
+    # the edges of the band still decode (with exact bounds; a fresh number's
+    # public bound is rounded up to 2^k - 1, see public_bound)
+    m = pk.max_int - 1
+    top = EncryptedNumber(pk, pk.raw_encrypt(m), bound=m)
+    bottom = EncryptedNumber(pk, pk.raw_encrypt(pk.n - m), bound=m)
+    assert sk.decrypt(top + 1) == pk.max_int
+    assert sk.decrypt(bottom - 1) == -pk.max_int
     with pytest.raises(OverflowError):  # EncodingOverflowError is an OverflowError
-        sk.decrypt(big * 2)
+        big * 2
 
 
 def test_plain_int_checked_at_the_ciphertext_scale(keypair_1024: KeyPair) -> None:

@@ -183,7 +183,8 @@ class TestNumbers:
     def test_round_trip(self, pk: PublicKey, sk: PrivateKey, value: float) -> None:
         x = pk.encrypt(value)
         data = x.to_bytes()
-        assert len(data) == 16 + CT_BYTES  # exact size: header, fingerprint, scale, c
+        blen = (x.bound.bit_length() + 7) // 8
+        assert len(data) == 18 + CT_BYTES + blen  # header, fingerprint, scale, c, bound
         for y in (EncryptedNumber.from_bytes(data, pk),
                   EncryptedNumber.from_json(x.to_json(), pk)):
             assert y.ciphertext == x.ciphertext  # fresh: written as it is
@@ -309,7 +310,8 @@ class TestBatches:
         values = [1.5, -2.25, 0.0, 1e-3, -1e6]
         xs = pk.encrypt_batch(values)
         data = ser.encrypted_batch_to_bytes(xs)
-        assert len(data) == 21 + len(values) * CT_BYTES  # exact size
+        blen = (max(x.bound for x in xs).bit_length() + 7) // 8
+        assert len(data) == 23 + blen + len(values) * CT_BYTES  # exact size
         ys = ser.encrypted_batch_from_bytes(data, pk)
         assert [y.ciphertext for y in ys] == [x.ciphertext for x in xs]
         assert sk.decrypt_batch(ys) == sk.decrypt_batch(xs)
@@ -320,7 +322,8 @@ class TestBatches:
     def test_round_trip_mixed_scales(self, pk: PublicKey, sk: PrivateKey) -> None:
         xs = [pk.encrypt(7), pk.encrypt(-0.5), pk.encrypt(0.25, frac_bits=3)]
         data = ser.encrypted_batch_to_bytes(xs)
-        assert len(data) == 19 + 3 * 2 + 3 * CT_BYTES
+        blen = (max(x.bound for x in xs).bit_length() + 7) // 8
+        assert len(data) == 21 + blen + 3 * 2 + 3 * CT_BYTES
         for ys in (ser.encrypted_batch_from_bytes(data, pk),
                    ser.encrypted_batch_from_json(ser.encrypted_batch_to_json(xs), pk)):
             assert [y.scale for y in ys] == [0, 32, 3]
@@ -330,7 +333,7 @@ class TestBatches:
         with pytest.raises(ValueError, match="public_key"):
             ser.encrypted_batch_to_bytes([])
         data = ser.encrypted_batch_to_bytes([], public_key=pk)
-        assert len(data) == 21
+        assert len(data) == 23  # a bound of 0 takes no bytes
         assert ser.encrypted_batch_from_bytes(data, pk) == []
         text = ser.encrypted_batch_to_json((), public_key=pk)
         assert ser.encrypted_batch_from_json(text, pk) == []
@@ -368,7 +371,15 @@ class TestBatches:
 
     def test_binary_rules(self, pk: PublicKey, sk: PrivateKey) -> None:
         xs = pk.encrypt_batch([1, 2, 3])
-        good = ser.encrypted_batch_to_bytes(xs)
+        new = ser.encrypted_batch_to_bytes(xs)
+        assert new[18] == 0x10 and new[21:23] == b"\x00\x08"  # flag, 8-byte bound
+        good = new[:18] + b"\x00" + new[19:21] + new[31:]  # the same batch without a bound
+        assert [y.bound for y in ser.encrypted_batch_from_bytes(good, pk)] == [pk.max_int] * 3
+        too_big = pk.max_int + 1
+        raw = too_big.to_bytes((too_big.bit_length() + 7) // 8, "big")
+        with pytest.raises(InvalidCiphertext, match="plaintext band"):
+            ser.encrypted_batch_from_bytes(new[:21] + len(raw).to_bytes(2, "big") + raw
+                                           + new[31:], pk)
         head = good[:14]
         body = good[21:]
         cases = [
