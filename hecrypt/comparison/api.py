@@ -35,7 +35,7 @@ from hecrypt.comparison.results import (
 from hecrypt.comparison.techniques import TECHNIQUES, run_technique
 from hecrypt.comparison.workloads import Workload, linear_workload, model_workload
 
-__all__ = ["Comparison", "compare", "sweep", "SWEEP_PARAMS"]
+__all__ = ["Comparison", "compare", "sweep", "check_projection", "SWEEP_PARAMS"]
 
 #: Parameters a sweep can vary.
 SWEEP_PARAMS = ("features", "batch", "key_bits")
@@ -58,6 +58,7 @@ class Comparison:
     networks: list[Network]
     results: list[TechniqueResult] = field(default_factory=list)
     sweep: dict[str, Any] | None = None
+    projection_checks: list[dict[str, Any]] = field(default_factory=list)
 
     def failures(self) -> list[TechniqueResult]:
         """Results that failed to run or failed their accuracy check."""
@@ -81,6 +82,7 @@ class Comparison:
             "networks": [n.to_dict() for n in self.networks],
             "sweep": self.sweep,
             "results": [r.to_dict() for r in self.results],
+            "projection_checks": self.projection_checks,
         }
 
     def to_json(self, *, indent: int | None = 2) -> str:
@@ -280,3 +282,68 @@ def sweep(
     cmp = Comparison(machine, nets, results, {"param": param, "values": [int(v) for v in values],
                                                "base": settings})
     return _check(cmp, strict)
+
+
+def check_projection(
+    workload: Workload,
+    technique: str,
+    network: str | Network,
+    *,
+    key_bits: int = 2048,
+    value_bound: float | None = None,
+    timeout: float = 300.0,
+    insecure_small_keys: bool = False,
+) -> dict[str, Any]:
+    """Check the projection against a real TCP run over an emulated network.
+
+    1. runs ``technique`` over in-memory channels and projects it onto ``network``;
+    2. runs it again as two processes over TCP through a delaying proxy that
+       imposes ``network`` (:mod:`hecrypt.comparison.netem`), and measures it;
+    3. returns both, their ratio, and the network part of each (time above
+       the in-memory wall time).
+
+    Only the two-party HE techniques are checked this way (their party
+    programs are this package's own); the secret-sharing modes run inside
+    :func:`hecrypt.hybrid.private_predict`.
+
+    Raises:
+        ValueError: a technique that is not HE-only.
+        ComparisonError: a run failed or was inaccurate.
+    """
+    from hecrypt.comparison import he_parties, netem
+    from hecrypt.comparison.results import accuracy, tolerance
+    from hecrypt.comparison.techniques import HE_TECHNIQUES
+
+    if technique not in HE_TECHNIQUES:
+        raise ValueError(f"the projection check runs the HE-only techniques, not {technique!r}")
+    net = network if isinstance(network, Network) else parse_network(network)
+    mem = compare(workload, techniques=[technique], key_bits=key_bits, networks=[net],
+                  value_bound=value_bound, insecure_small_keys=insecure_small_keys)
+    res = mem.results[0]
+    bound = res.details["value_bound"]
+    programs = he_parties.programs(
+        technique, model_json=workload.model.to_json(), X=workload.X, key_bits=key_bits,
+        value_bound=bound, insecure_small_keys=insecure_small_keys,
+    )
+    outputs, reports, measured = netem.run_two_parties_over(programs, net, timeout=timeout)
+    acc = accuracy(workload, outputs[he_parties.CLIENT]["scores"], tolerance(technique, workload))
+    if not acc["ok"]:
+        raise AccuracyCheckError(f"{technique} over the emulated network: {acc['problem']}")
+    memory_wall = res.totals["offline_s"] + res.totals["online_s"]
+    projected = res.projected_s[net.name]
+    return {
+        "workload": workload.name,
+        "technique": technique,
+        "key_bits": key_bits,
+        "network": net.to_dict(),
+        "memory_wall_s": memory_wall,
+        "projected_s": projected,
+        "measured_s": measured,
+        "ratio": measured / projected if projected > 0 else None,
+        "projected_network_s": projected - memory_wall,
+        "tcp_parties": reports,
+        "tcp_bytes_sent": sum(int(r["bytes_sent"]) for r in reports.values()),
+        "memory_bytes_sent": res.totals["bytes_sent"],
+        "tcp_rounds": max(int(r["rounds"]) for r in reports.values()),
+        "memory_rounds": res.totals["rounds"],
+    }

@@ -100,6 +100,9 @@ def add_command(sub: Any) -> None:
                    help="parties as threads (memory, default) or processes over loopback TCP")
     r.add_argument("--network", action="append", metavar="NAME|NAME=BW,LAT",
                    help="network to project onto; repeatable (default: lan and wan)")
+    r.add_argument("--check-projection", metavar="NETWORK",
+                   help="also run each HE technique over TCP through a proxy that emulates "
+                        "NETWORK and report measured vs projected time")
     r.add_argument("--timeout", type=float, default=600.0, help="per-message timeout, s")
     o = p.add_argument_group("output")
     g = o.add_mutually_exclusive_group()
@@ -135,6 +138,26 @@ def _workloads(args: argparse.Namespace) -> list[Any]:
     return out
 
 
+def _check_projection(cmp: Any, args: argparse.Namespace) -> None:
+    from hecrypt.comparison import api, workloads
+    from hecrypt.comparison.techniques import HE_TECHNIQUES
+
+    done = set()
+    for res in cmp.results:
+        key = (res.technique, res.workload["name"], res.key_bits)
+        if res.technique not in HE_TECHNIQUES or res.status != "ok" or key in done:
+            continue
+        done.add(key)
+        params = res.workload
+        w = workloads.linear_workload(params["features"], params["batch"], task=params["task"]) \
+            if params.get("synthetic") else None
+        if w is None:
+            continue  # the user's own data: run the check on a synthetic workload instead
+        cmp.projection_checks.append(api.check_projection(
+            w, res.technique, args.check_projection, key_bits=res.key_bits,
+            timeout=args.timeout))
+
+
 def run(args: argparse.Namespace) -> int:
     """Run ``hecrypt compare``; returns the exit code."""
     from hecrypt.comparison import api
@@ -156,6 +179,12 @@ def run(args: argparse.Namespace) -> int:
     except (HecryptError, ValueError, OSError, ImportError) as exc:
         sys.stderr.write(f"hecrypt compare: {exc}\n")
         return 1
+    if args.check_projection:
+        try:
+            _check_projection(cmp, args)
+        except (HecryptError, ValueError, OSError) as exc:
+            sys.stderr.write(f"hecrypt compare: projection check failed: {exc}\n")
+            return 1
     text = cmp.to_json() + "\n" if args.json else cmp.to_csv() if args.csv else cmp.table()
     if args.output:
         Path(args.output).write_text(text)

@@ -112,6 +112,20 @@ def format_table(comparison: Any) -> str:
         for r in failures:
             why = r.reason if r.status == "error" else r.accuracy.get("problem", "")
             lines.append(f"FAILED {r.technique} on {r.workload.get('name')}: {why}")
+    checks = getattr(comparison, "projection_checks", None) or []
+    if checks:
+        lines.append("")
+        lines.append("projection check: in-memory run projected vs. a real TCP run through a "
+                     "delaying proxy")
+        for c in checks:
+            net = c["network"]
+            lines.append(
+                f"  {c['technique']} on {c['workload']}, {net['name']} "
+                f"({net['bandwidth_bps'] / 1e6:g} Mbit/s, {net['latency_s'] * 1e3:g} ms): "
+                f"projected {fmt_seconds(c['projected_s'])}, measured "
+                f"{fmt_seconds(c['measured_s'])} (ratio {c['ratio']:.2f}; in-memory wall "
+                f"{fmt_seconds(c['memory_wall_s'])}; bytes {c['tcp_bytes_sent']} over TCP vs "
+                f"{c['memory_bytes_sent']} in memory)")
     lines.append("")
     lines.append("offline/online: wall time of each phase (max over parties in the totals); "
                  "sent/received: serialized bytes incl. framing; rounds: dependency depth.")

@@ -1,0 +1,69 @@
+"""The delaying proxy imposes latency and bandwidth on a real TCP connection."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+
+from hecrypt.comparison.netem import DelayProxy
+from hecrypt.comparison.projection import Network
+
+
+def _echo_server() -> tuple[socket.socket, tuple[str, int]]:
+    srv = socket.create_server(("127.0.0.1", 0))
+
+    def echo(conn: socket.socket) -> None:
+        with conn:
+            while data := conn.recv(65536):
+                conn.sendall(data)
+
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = srv.accept()
+            except OSError:  # closed at the end of the test
+                return
+            threading.Thread(target=echo, args=(conn,), daemon=True).start()
+
+    threading.Thread(target=serve, daemon=True).start()
+    return srv, srv.getsockname()[:2]
+
+
+def _round_trip(address: tuple[str, int], size: int) -> float:
+    with socket.create_connection(address) as sock:
+        payload = b"x" * size
+        t0 = time.perf_counter()
+        sock.sendall(payload)
+        got = 0
+        while got < size:
+            chunk = sock.recv(65536)
+            assert chunk
+            got += len(chunk)
+        return time.perf_counter() - t0
+
+
+def test_latency_and_bandwidth_are_imposed() -> None:
+    srv, addr = _echo_server()
+    net = Network("t", 2e6, 0.05)  # 2 Mbit/s, 50 ms one way
+    with srv, DelayProxy(addr, net) as proxy:
+        assert proxy.address is not None
+        small = _round_trip(proxy.address, 10)
+        big = _round_trip(proxy.address, 50_000)
+    # there and back: two latencies, plus the bytes through each direction's link
+    assert small >= 2 * 0.05
+    assert small < 2 * 0.05 + 0.5
+    assert big >= 2 * 0.05 + 2 * 50_000 * 8 / 2e6 * 0.9
+    assert big < 2 * 0.05 + 2 * 50_000 * 8 / 2e6 + 1.0
+
+
+def test_bytes_arrive_intact_and_in_order() -> None:
+    srv, addr = _echo_server()
+    data = bytes(range(256)) * 400
+    with srv, DelayProxy(addr, Network("fast", 1e9, 0.001)) as proxy, \
+            socket.create_connection(proxy.address) as sock:
+        sock.sendall(data)
+        got = b""
+        while len(got) < len(data):
+            got += sock.recv(65536)
+    assert got == data
