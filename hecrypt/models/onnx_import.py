@@ -23,6 +23,10 @@ Softmax                   ``Activation("softmax")``, last node only
 Identity, Dropout         nothing (identity at inference)
 ========================  ===================================================
 
+Keras models converted by tf2onnx take channels-last images and transpose
+them to NCHW (and back before flattening): those two Transpose nodes are
+understood, and such a model is fed its NHWC images unchanged.
+
 Layout: ONNX images are NCHW, ``Sequential`` is channels-last (NHWC). Conv
 kernels ``(C_out, C_in, kh, kw)`` become ``(kh, kw, C_in, C_out)``; the first
 ``Dense`` after a flattened ``(C, H, W)`` map gets its input rows permuted, so
@@ -91,7 +95,8 @@ _ALTERNATIVES = {
     "RNN": "Conv and Gemm layers", "GlobalMaxPool": "GlobalAveragePool or MaxPool",
     "LpPool": "AveragePool or MaxPool", "InstanceNormalization": "BatchNormalization after Conv",
     "LayerNormalization": "BatchNormalization after Conv or Gemm",
-    "Transpose": "a layout the chain keeps (Flatten/Reshape to (N, features))",
+    "Transpose": "no transpose of the data except tf2onnx's NHWC <-> NCHW pair around the "
+                 "convolutional part",
 }
 _DEFAULT_ALTERNATIVE = "one of " + ", ".join(SUPPORTED_OPS)
 
@@ -235,6 +240,15 @@ class _Importer:
         self.shape = self._input_shape(inputs[0], input_shape)  # ONNX layout, no batch
         shape = self.shape
         self.first_shape = (shape[1], shape[2], shape[0]) if len(shape) == 3 else shape
+        # "nchw": ONNX's layout; "nhwc": after tf2onnx's transpose, the layout of Sequential.
+        self.layout = "nchw"
+        first = next((n for n in self.graph.node if self.current in n.input), None)
+        if (len(shape) == 3 and first is not None and first.op_type == "Transpose"
+                and list(_attrs(onnx, first).get("perm", [])) == [0, 3, 1, 2]):
+            # a channels-last (Keras) input, transposed to NCHW by the exporter
+            self.first_shape = shape
+            self.shape = (shape[2], shape[0], shape[1])
+            self.layout = "nhwc"
         self.perm: np.ndarray | None = None  # our flat index i holds ONNX flat index perm[i]
         self.layers: list[_Pending] = []
         self.done = False
@@ -349,6 +363,10 @@ class _Importer:
         return _to_float(self.consts[name], f"{what} of {_node_name(node, index)}")
 
     def _need(self, node: Any, index: int, ndim: int) -> None:
+        if ndim == 4 and self.layout != "nchw":
+            raise _unsupported(node, index, f"{node.op_type} on a channels-last (transposed) "
+                               "tensor; only Flatten, Reshape and element-wise ops may follow "
+                               "the transpose to NHWC")
         if len(self.shape) + 1 != ndim:
             raise _unsupported(node, index, f"{node.op_type} on a {len(self.shape) + 1}-D tensor "
                                f"(shape (N, {', '.join(map(str, self.shape))})) is not supported")
@@ -551,10 +569,21 @@ class _Importer:
         self._pool(node, index, {"kernel_shape": [height, width], "strides": [height, width]},
                    AveragePooling2D)
 
+    def _op_Transpose(self, node: Any, index: int, attrs: dict[str, Any]) -> None:
+        perm = [int(p) for p in attrs.get("perm", [])]
+        if len(self.shape) == 3 and perm == [0, 3, 1, 2] and self.layout == "nhwc":
+            self.layout = "nchw"
+        elif len(self.shape) == 3 and perm == [0, 2, 3, 1] and self.layout == "nchw":
+            self.layout = "nhwc"
+        else:
+            raise _unsupported(node, index, f"Transpose with perm {perm} of the data")
+
     def _flatten(self) -> None:
         if len(self.shape) == 3:
             channels, height, width = self.shape
-            if channels > 1 and height * width > 1:
+            if self.layout == "nhwc":  # already our (h, w, c) order
+                self.layout = "nchw"
+            elif channels > 1 and height * width > 1:
                 self.perm = np.arange(channels * height * width).reshape(
                     channels, height, width).transpose(1, 2, 0).ravel()
             self.layers.append(_Pending("other", layer=Flatten()))
@@ -630,9 +659,10 @@ def from_onnx(path_or_model: Any, *, input_shape: Sequence[int] | None = None) -
 
     Args:
         path_or_model: a ``.onnx`` file path, its bytes, or an ``onnx.ModelProto``.
-        input_shape: the input's shape without the batch axis in ONNX layout,
-            ``(C, H, W)`` or ``(features,)``; needed only when the file leaves
-            those dimensions symbolic.
+        input_shape: the input's shape without the batch axis in the file's
+            layout, ``(C, H, W)`` (``(H, W, C)`` for a tf2onnx file that starts
+            with a transpose to NCHW) or ``(features,)``; needed only when the
+            file leaves those dimensions symbolic.
 
     Returns:
         A channels-last ``Sequential``: feed it ``nchw_to_nhwc(images)``. Its

@@ -209,6 +209,31 @@ def test_small_cnn_end_to_end(onnx_kit: SimpleNamespace, rng: np.random.Generato
     assert imported.input_shape == (8, 8, 1)
 
 
+def test_keras_tf2onnx_layout_with_transposes(onnx_kit: SimpleNamespace,
+                                              rng: np.random.Generator) -> None:
+    """tf2onnx: NHWC input -> Transpose to NCHW -> convs -> Transpose back -> Reshape -> MatMul."""
+    h = onnx_kit.helper
+    nodes = [
+        h.make_node("Transpose", ["x"], ["t"], name="to_nchw", perm=[0, 3, 1, 2]),
+        _conv("c", "t", "a", auto_pad="SAME_UPPER"),
+        h.make_node("Relu", ["a"], ["r"], name="relu"),
+        h.make_node("MaxPool", ["r"], ["p"], name="pool", kernel_shape=[2, 2], strides=[2, 2]),
+        h.make_node("Transpose", ["p"], ["q"], name="to_nhwc", perm=[0, 2, 3, 1]),
+        h.make_node("Reshape", ["q", "shape"], ["f"], name="flat"),
+        h.make_node("MatMul", ["f", "w"], ["m"], name="dense"),
+        h.make_node("Add", ["m", "b"], ["l"], name="bias"),
+        h.make_node("Softmax", ["l"], ["y"], name="softmax", axis=-1),
+    ]
+    weights = {"c_w": onnx_kit.rand(rng, 4, 3, 3, 3), "c_b": onnx_kit.rand(rng, 4),
+               "shape": np.array([-1, 3 * 3 * 4], dtype=np.int64),
+               "w": onnx_kit.rand(rng, 36, 5), "b": onnx_kit.rand(rng, 5)}
+    model = onnx_kit.make_model(nodes, ("N", 6, 6, 3), "y", weights)
+    imported = from_onnx(model)
+    assert imported.input_shape == (6, 6, 3)
+    x = onnx_kit.rand(rng, 4, 6, 6, 3, scale=2.0)  # channels-last, fed as is
+    np.testing.assert_allclose(imported.predict(x), onnx_kit.run(model, x), **TOL)
+
+
 def test_accepts_path_and_bytes(onnx_kit: SimpleNamespace, rng: np.random.Generator,
                                 tmp_path: Any) -> None:
     node = onnx_kit.helper.make_node("Gemm", ["x", "w"], ["y"], name="fc")
@@ -307,6 +332,13 @@ def _unsupported_cases(kit: SimpleNamespace) -> dict[str, tuple[Any, str]]:
         "dropout_training": (kit.make_model(
             [h.make_node("Dropout", ["x", "", "t"], ["y"], name="bad")], ("N", 4), "y",
             {"t": np.array(True)}), "training"),
+        "transpose_data": (kit.make_model(
+            [h.make_node("Transpose", ["x"], ["y"], name="bad", perm=[0, 1, 3, 2])],
+            ("N", 2, 4, 3), "y"), "perm"),
+        "conv_after_nhwc": (kit.make_model(
+            [h.make_node("Transpose", ["x"], ["a"], name="t", perm=[0, 2, 3, 1]),
+             _conv("bad", "a", "y")], ("N", 2, 5, 5), "y",
+            {"bad_w": kit.rand(r, 2, 2, 3, 3), "bad_b": kit.rand(r, 2)}), "channels-last"),
         "ends_flat_map": (kit.make_model([h.make_node("Flatten", ["x"], ["y"], name="f")],
                                          ("N", 2, 3, 3), "y"), "ends in a flattened"),
     }
