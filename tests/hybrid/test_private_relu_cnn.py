@@ -11,7 +11,7 @@ from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
 from hecrypt.hybrid import private_predict
-from hecrypt.hybrid.inference import model_spec, plan
+from hecrypt.hybrid.inference import model_spec, network_error_bound, plan
 from hecrypt.models import from_onnx
 
 MODEL = Path(__file__).parents[1] / "models" / "data" / "digits_relu_cnn.onnx"
@@ -40,9 +40,13 @@ def test_relu_before_max_pooling_is_evaluated_after_it() -> None:
 
 def test_private_labels_equal_onnxruntime_on_a_sample() -> None:
     X, expected = _reference(24)
-    res = private_predict(from_onnx(MODEL), X.reshape(-1, 8, 8, 1))
+    net = from_onnx(MODEL)
+    images = X.reshape(-1, 8, 8, 1)
+    res = private_predict(net, images)
     np.testing.assert_array_equal(res.labels, expected.argmax(1))
     # exact ReLU and max pooling: only fixed-point rounding and truncation remain
+    bound = network_error_bound(net, images)
+    assert np.max(np.abs(res.logits - net.predict(images))) <= bound
     assert np.max(np.abs(res.logits - expected)) < 0.02
     assert res.report["total"]["online_rounds"] < 80
 
