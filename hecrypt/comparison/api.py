@@ -32,7 +32,7 @@ from hecrypt.comparison.results import (
     TechniqueResult,
     make_result,
 )
-from hecrypt.comparison.techniques import TECHNIQUES, run_technique
+from hecrypt.comparison.techniques import TECHNIQUES, Run, run_technique
 from hecrypt.comparison.workloads import Workload, linear_workload, model_workload
 
 __all__ = ["Comparison", "compare", "sweep", "check_projection", "SWEEP_PARAMS"]
@@ -160,17 +160,26 @@ def _check(comparison: Comparison, strict: bool) -> Comparison:
 def _run_all(jobs: list[tuple[Workload, int]], techniques: list[str], networks: list[Network],
              *, transport: str, timeout: float, value_bound: float | None,
              insecure_small_keys: bool, ss_options: dict[str, Any] | None,
-             progress: Progress | None) -> list[TechniqueResult]:
+             progress: Progress | None, budget_s: float | None = None
+             ) -> list[TechniqueResult]:
     total = len(jobs) * len(techniques)
     done = 0
     out = []
+    last_wall: dict[str, float] = {}
     for workload, bits in jobs:
         for tech in techniques:
             if progress is not None:
                 progress(done, total, f"{tech} on {workload.name}")
-            run = run_technique(tech, workload, key_bits=bits, transport=transport,
-                                timeout=timeout, value_bound=value_bound,
-                                insecure_small_keys=insecure_small_keys, ss_options=ss_options)
+            if budget_s is not None and last_wall.get(tech, 0.0) > budget_s:
+                run = Run(tech, "skipped", f"its previous, smaller point took "
+                          f"{last_wall[tech]:.0f} s, over the budget of {budget_s:g} s")
+            else:
+                run = run_technique(tech, workload, key_bits=bits, transport=transport,
+                                    timeout=timeout, value_bound=value_bound,
+                                    insecure_small_keys=insecure_small_keys,
+                                    ss_options=ss_options)
+                if run.wall_s is not None:
+                    last_wall[tech] = run.wall_s
             out.append(make_result(run, workload, networks, key_bits=bits, transport=transport))
             done += 1
     if progress is not None:
@@ -249,6 +258,7 @@ def sweep(
     timeout: float = 600.0,
     strict: bool = True,
     insecure_small_keys: bool = False,
+    budget_s: float | None = None,
     progress: Progress | None = None,
 ) -> Comparison:
     """Compare the techniques on a synthetic linear workload while one parameter grows.
@@ -258,6 +268,8 @@ def sweep(
         values: the values it takes.
         base: the other parameters: ``features`` (default 10), ``batch``
             (default 8), ``key_bits`` (default 2048), ``task`` (``"logistic"``).
+        budget_s: once a technique's run takes longer than this, its larger
+            points are not run (reported as ``"skipped"`` with the reason).
 
     Raises:
         ValueError: an unknown parameter or empty values.
@@ -269,7 +281,7 @@ def sweep(
     settings: dict[str, Any] = {"features": 10, "batch": 8, "key_bits": 2048, "task": "logistic"}
     settings.update(base or {})
     jobs = []
-    for v in values:
+    for v in sorted(values):
         s = dict(settings, **{param: int(v)})
         w = linear_workload(int(s["features"]), int(s["batch"]), task=str(s["task"]))
         jobs.append((w, int(s["key_bits"])))
@@ -278,7 +290,7 @@ def sweep(
     machine = _machine()
     results = _run_all(jobs, chosen, nets, transport=transport, timeout=timeout,
                        value_bound=None, insecure_small_keys=insecure_small_keys,
-                       ss_options=None, progress=progress)
+                       ss_options=None, progress=progress, budget_s=budget_s)
     cmp = Comparison(machine, nets, results, {"param": param, "values": [int(v) for v in values],
                                                "base": settings})
     return _check(cmp, strict)

@@ -91,6 +91,8 @@ def add_command(sub: Any) -> None:
                    help="the shipped digits CNN on N test images")
     w.add_argument("--sweep", type=_sweep_spec, metavar="PARAM=V1,V2,...",
                    help="vary features, batch or key_bits of the synthetic model")
+    w.add_argument("--budget", type=float, metavar="SECONDS",
+                   help="sweep: skip a technique's larger points once one run took longer")
     r = p.add_argument_group("how to run")
     r.add_argument("--techniques", type=_csv_list, default=list(TECHNIQUES),
                    help="comma-separated subset of " + ",".join(TECHNIQUES))
@@ -173,7 +175,7 @@ def run(args: argparse.Namespace) -> int:
             param, values = args.sweep
             base = {"features": args.features, "batch": args.batch, "key_bits": args.key_bits,
                     "task": args.task}
-            cmp = api.sweep(param, values, base=base, **common)
+            cmp = api.sweep(param, values, base=base, budget_s=args.budget, **common)
         else:
             cmp = api.compare(_workloads(args), key_bits=args.key_bits, **common)
     except (HecryptError, ValueError, OSError, ImportError) as exc:

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from hecrypt.comparison.workloads import Workload
-from hecrypt.exceptions import HecryptError
+from hecrypt.exceptions import HecryptError, UnsupportedModelError
 
 __all__ = [
     "TECHNIQUES",
@@ -73,7 +73,7 @@ class Run:
         technique: its name (see :data:`TECHNIQUES`).
         status: ``"ok"``, ``"not applicable"`` (the technique cannot compute
             this model), ``"not available"`` (not in this build) or
-            ``"error"`` (it ran and failed).
+            ``"error"`` (it ran and failed) or ``"skipped"`` (a sweep's time budget).
         reason: why, when the status is not ``"ok"``.
         parties: per party, the channel counters' report.
         scores: the outputs the client obtained, ``(batch, outputs)``.
@@ -130,6 +130,14 @@ def availability(technique: str, workload: Workload) -> tuple[str, str]:
         _private_predict()
     except ImportError as exc:
         return ("not available", f"secret-sharing inference is not in this build ({exc})")
+    if technique != "dealer":
+        try:
+            importlib.import_module("hecrypt.hybrid.hybrid")  # registers the Paillier modes
+            modes = importlib.import_module("hecrypt.hybrid.parties").MODES
+        except (ImportError, AttributeError) as exc:
+            return ("not available", f"the Paillier-based modes are not in this build ({exc})")
+        if technique not in modes:
+            return ("not available", f"private_predict has no mode {technique!r} in this build")
     return ("ok", "")
 
 
@@ -185,6 +193,7 @@ def _ss_scores(result: Any, workload: Workload) -> np.ndarray:
 def _run_ss(technique: str, workload: Workload, *, key_bits: int, transport: str,
             timeout: float, opts: dict[str, Any]) -> Run:
     private_predict = _private_predict()
+    opts.setdefault("timeout", timeout)
     t0 = time.perf_counter()
     result = private_predict(workload.model, workload.X, mode=technique, transport=transport,
                              key_bits=key_bits, **opts)
@@ -227,5 +236,10 @@ def run_technique(
                            insecure_small_keys=insecure_small_keys)
         return _run_ss(technique, workload, key_bits=key_bits, transport=transport,
                        timeout=timeout, opts=dict(ss_options or {}))
+    except UnsupportedModelError as exc:
+        # the mode exists but cannot compute this model (e.g. max pooling without a dealer)
+        return Run(technique, "not applicable", str(exc))
     except (HecryptError, ValueError, TypeError, RuntimeError, OSError) as exc:
+        if type(exc).__name__ == "UnsupportedModeError":
+            return Run(technique, "not available", str(exc))
         return Run(technique, "error", f"{type(exc).__name__}: {exc}")
