@@ -323,7 +323,8 @@ def server_program(
         src.prepare(requests)
         if mode == "hybrid":
             _, answers = _he_counts(spec, shape, y_bits, src.public_key.n_bits, sigma)
-            precompute_circuit_private(src.public_key, answers, executor=executor)
+            precompute_circuit_private(src.public_key, answers,
+                                       executor=pc.heavy_executor(executor, answers))
     if mode == "hybrid":
         walk = _Hybrid(party, CLIENT, src, spec, frac_bits, y_bits, sigma, executor)
         outputs = walk.run(np.zeros(shape, dtype=np.uint64), encoded)
@@ -384,7 +385,7 @@ def client_program(
         src.prepare(hybrid_requests(spec, shape) if mode == "hybrid" else plan(spec, shape))
         if mode == "hybrid":
             enc, _ = _he_counts(spec, shape, y_bits, src.public_key.n_bits, sigma)
-            src.private_key.precompute(enc, executor=executor)
+            src.private_key.precompute(enc, executor=pc.heavy_executor(executor, enc // 16))
     if mode == "hybrid":
         walk = _Hybrid(party, SERVER, src, spec, frac_bits, y_bits, sigma, executor)
         outputs = walk.run(x0, None)

@@ -236,6 +236,18 @@ def _result_size(job: Job) -> int:
     return job.size if isinstance(job, ElementwiseJob) else job.m * job.n
 
 
+def heavy_executor(executor: Executor | None, count: int) -> Executor | None:
+    """``executor``, or the local process pool for a batch of ``count`` heavy items.
+
+    Every item here costs milliseconds (a decryption, a multi-exponentiation,
+    an ``s^n``), so a handful already pays for the pool; the library's
+    default threshold is for cheap items. Small batches stay in-process.
+    """
+    if executor is not None or count < 4 or parallel._workers() < 2:
+        return executor
+    return parallel.default_executor()
+
+
 # ------------------------------------------------------------------ blobs
 def pack_blob(values: Sequence[Any], width: int) -> bytes:
     """Non-negative integers as fixed-width big-endian fields."""
@@ -309,7 +321,17 @@ def client_decrypt_slots(
             corrupted or foreign ciphertext).
     """
     ms = parallel.map_chunks(parallel.decrypt_chunk, (sk._p, sk._q), list(cts),
-                             executor=executor)
+                             executor=heavy_executor(executor, len(cts)))
+    return read_slots(ms, layout, slot_maps, size)
+
+
+def read_slots(
+    ms: Sequence[Any],
+    layout: SlotLayout,
+    slot_maps: Sequence[Sequence[tuple[int, int]]],
+    size: int,
+) -> np.ndarray:
+    """Step 4 on decrypted plaintexts (see :func:`client_decrypt_slots`)."""
     w = layout.width
     wmask = (1 << w) - 1
     out = [0] * size
@@ -367,13 +389,14 @@ def client_cross(
     if not isinstance(msg, dict) or msg.get("cross") != total_out:
         raise ProtocolError("the server's cross-product answer does not match the jobs")
     back = unpack_blob(msg.get("cts"), width, total_out, "cross-product answer")
+    ms = parallel.map_chunks(parallel.decrypt_chunk, (sk._p, sk._q), back,
+                             executor=heavy_executor(executor, len(back)))
     results: list[np.ndarray] = []
     pos = 0
     for job, plan in zip(jobs, plans):
-        part = back[pos : pos + plan.outputs]
+        part = ms[pos : pos + plan.outputs]
         pos += plan.outputs
-        flat = client_decrypt_slots(sk, part, plan.layout, plan.slot_map, _result_size(job),
-                                    executor)
+        flat = read_slots(part, plan.layout, plan.slot_map, _result_size(job))
         results.append(flat if isinstance(job, ElementwiseJob) else flat.reshape(job.m, job.n))
     return results
 
@@ -475,12 +498,13 @@ def _server_matmul(
         cts = [c * (1 + (v % n) * n) % nsq for c, v in zip(cts, plain)]
     cols = _server_operand(job, y)
     rows = [cts[gr * k : (gr + 1) * k] for gr in range(gr_count)]
-    grid = parallel.contract(rows, cols, nsq, executor=executor)
+    grid = parallel.contract(rows, cols, nsq,
+                             executor=heavy_executor(executor, len(rows) * len(cols) * k // 8))
     if plan.h == 1:
         return [c for row in grid for c in row]
     items = [row[b : b + plan.h] for row in grid for b in range(0, job.n, plan.h)]
     return parallel.map_chunks(_horner_chunk, (nsq, plan.layout.width * plan.u), items,
-                               executor=executor)
+                               executor=heavy_executor(executor, len(items)))
 
 
 def _validate_cts(pk: PublicKey, cts: Sequence[Any]) -> None:
@@ -528,29 +552,38 @@ def server_cross(
     cts = unpack_blob(msg.get("cts"), width, total_in, "cross-product ciphertexts")
     _validate_cts(pk, cts)
     nsq = pk._nsq
-    raw: list[Any] = []
-    masked_all: list[Any] = []
-    shares: list[np.ndarray] = []
+    # step 2: every element-wise job's multi-exponentiations in one batch
+    raws: list[list[Any]] = [[] for _ in jobs]
+    items: list[tuple[list[Any], list[int]]] = []
+    owners: list[int] = []
+    starts: list[int] = []
     pos = 0
-    for job, plan, y in zip(jobs, plans, inputs):
-        mine = cts[pos : pos + plan.inputs]
+    for i, (job, plan, y) in enumerate(zip(jobs, plans, inputs)):
+        starts.append(pos)
         pos += plan.inputs
         if isinstance(job, ElementwiseJob):
+            mine = cts[starts[i] : pos]
             ys = np.asarray(y, dtype=np.uint64).reshape(job.terms, job.size).tolist()
-            items = []
             for smap in plan.slot_map:
                 idxs = [e for _, e in smap]
-                bases = [mine[t * job.size + e] for t in range(job.terms) for e in idxs]
-                exps = [ys[t][e] for t in range(job.terms) for e in idxs]
-                items.append((bases, exps))
-            raw = parallel.map_chunks(_multiexp_chunk, (nsq,), items, executor=executor)
-        else:
-            raw = _server_matmul(pk, job, plan, mine, y, executor)
+                items.append(([mine[t * job.size + e] for t in range(job.terms) for e in idxs],
+                              [ys[t][e] for t in range(job.terms) for e in idxs]))
+                owners.append(i)
+    done = parallel.map_chunks(_multiexp_chunk, (nsq,), items,
+                               executor=heavy_executor(executor, len(items)))
+    for i, c in zip(owners, done):
+        raws[i].append(c)
+    masked_all: list[Any] = []
+    shares: list[np.ndarray] = []
+    for i, (job, plan, y) in enumerate(zip(jobs, plans, inputs)):
+        if isinstance(job, MatmulJob):
+            mine = cts[starts[i] : starts[i] + plan.inputs]
+            raws[i] = _server_matmul(pk, job, plan, mine, y, executor)
         offset = 1 << (plan.layout.bound_bits - 1) if getattr(job, "signed", False) else 0
-        masked, share = server_mask(pk, raw, plan.layout, plan.slot_map, _result_size(job),
+        masked, share = server_mask(pk, raws[i], plan.layout, plan.slot_map, _result_size(job),
                                     offset)
         masked_all.extend(masked)
         shares.append(share if isinstance(job, ElementwiseJob) else share.reshape(job.m, job.n))
-    fresh = circuit_private(pk, masked_all, executor)
+    fresh = circuit_private(pk, masked_all, heavy_executor(executor, len(masked_all)))
     party.send(peer, {"cross": len(fresh), "cts": pack_blob(fresh, width)})
     return shares
