@@ -654,8 +654,41 @@ class PrivateKey:
             )
         pk = self._pk
         m, scale, bound = pk._encode_number(value, frac_bits, value_bound)
-        c = parallel.owner_encrypt_chunk(self._p, self._q, [m])[0]
+        c = self._encrypt_residues([m], None, None)[0]
         return EncryptedNumber._make(pk, c, scale, True, bound)
+
+    def _encrypt_residues(
+        self,
+        ms: Sequence[Any],
+        executor: Executor | None,
+        progress: parallel.ProgressCallback | None,
+    ) -> list[Any]:
+        """Ciphertexts of residues: pooled randomness first, then the owner's sampler."""
+        pk = self._pk
+        pool = _pools.get(pk._n)
+        pooled: list[Any] = []
+        if pool is not None:
+            while len(pooled) < len(ms):
+                r = pool.take()
+                if r is None:
+                    break
+                pooled.append(r)
+        head = parallel._finish(pk._n, pk._nsq, ms[: len(pooled)], pooled)
+        done, total = len(head), len(ms)
+        if done == total:
+            if progress is not None and total:
+                progress(total, total)
+            return head
+        inner: parallel.ProgressCallback | None = None
+        if progress is not None:
+            def inner(k: int, _: int) -> None:
+                progress(done + k, total)
+
+        rest = parallel.map_chunks(
+            parallel.owner_encrypt_chunk, (self._p, self._q), ms[done:],
+            executor=executor, progress=inner,
+        )
+        return head + rest
 
     def encrypt_packed(
         self,
@@ -692,23 +725,29 @@ class PrivateKey:
     ) -> list[EncryptedNumber]:
         """Encrypt a 1-D sequence or array with the key owner's fast path, over cores.
 
+        Randomness comes from the key's pool first (:meth:`precompute`),
+        then from the key owner's sampler (see
+        :mod:`hecrypt.paillier.randomness`): fixed-base tables mod ``p^2`` and
+        ``q^2``, built in each process once it has drawn
+        ``OWNER_TABLES_AFTER`` values, about 214 MB per 2048-bit key and per
+        process (worker processes included); set ``HECRYPT_OWNER_WINDOW=8``
+        for about 20 MB at some speed (docs/performance.md).
+
         The default executor is a local process pool that receives ``p`` and
         ``q``; pass another executor only if you trust it with the key.
         """
         pk = self._pk
         items = _flatten(values)
         encoded = [pk._encode_number(v, frac_bits) for v in items]
-        cs = parallel.map_chunks(
-            parallel.owner_encrypt_chunk,
-            (self._p, self._q),
-            [m for m, _, _ in encoded],
-            executor=executor,
-            progress=progress,
-        )
+        cs = self._encrypt_residues([m for m, _, _ in encoded], executor, progress)
         return [EncryptedNumber._make(pk, c, s, True, b) for c, (_, s, b) in zip(cs, encoded)]
 
     def precompute(self, count: int, *, executor: Executor | None = None) -> int:
-        """Fill the key's randomness pool with exact n-th residues (offline phase)."""
+        """Fill the key's randomness pool with the owner's n-th residues (offline phase).
+
+        Encryption (owner or public) and re-randomization under this key
+        draw from the pool first. Returns the pool size.
+        """
         pool = _pool_for(self._pk._n)
         pool.add(parallel.map_chunks(parallel.owner_sample_chunk, (self._p, self._q),
                                      [1] * count, executor=executor))

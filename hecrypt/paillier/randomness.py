@@ -13,9 +13,17 @@ security assumption:
     No assumption beyond Paillier's (decisional composite residuosity).
     Generators are certified with the factorisation of ``p - 1``, which is
     known for keys made by :func:`generate_keypair` (structured primes) and
-    for any key whose ``p - 1`` is a small-factor part times one prime;
-    for other keys it falls back to computing ``(r mod p)^n`` by CRT, still
-    exact and about 2.5x cheaper than ``r^n mod n^2``.
+    for any key whose ``p - 1`` is a small-factor part times one prime.
+
+    Keys whose ``p - 1`` cannot be factored (keys made by phe, for example)
+    use the same tables with *uncertified* bases: ``g_p = x^n mod p^2`` for a
+    random ``x``, checked to generate the subgroups of every prime of
+    ``p - 1`` below 2^16, and full-length uniform exponents in ``[0, p-1)``.
+    The output is uniform on the subgroup ``g_p`` generates, which is the
+    whole group unless its order misses a large prime factor of ``p - 1``.
+    Assumption (as for DJN on the public path, and weaker: the exponents are
+    full length): besides DCR, such values are indistinguishable from uniform
+    n-th residues. :attr:`KeyOwnerSampler.exact` tells the two apart.
 
 ``DJNSampler`` (default for :meth:`PublicKey.encrypt`)
     Damgard-Jurik-Nielsen randomness ``hs^alpha mod n^2`` with
@@ -43,6 +51,7 @@ cheap to start, and are cached for at most
 
 from __future__ import annotations
 
+import os
 import threading
 from collections import OrderedDict, deque
 from collections.abc import Callable
@@ -65,8 +74,23 @@ __all__ = [
     "min_djn_exponent_bits",
 ]
 
-#: Window (bits) of the key owner's fixed-base tables.
-OWNER_WINDOW = 12
+def _owner_window_from_env() -> int:
+    raw = os.environ.get("HECRYPT_OWNER_WINDOW", "12")
+    try:
+        w = int(raw)
+    except ValueError:
+        w = 0
+    if not 4 <= w <= 16:
+        raise ParameterError(f"HECRYPT_OWNER_WINDOW must be an integer from 4 to 16, not {raw!r}")
+    return w
+
+
+#: Window (bits) of the key owner's fixed-base tables: 12 by default (about
+#: 214 MB per 2048-bit key and process, worker processes included); set the
+#: environment variable ``HECRYPT_OWNER_WINDOW`` (4 to 16) before hecrypt is
+#: imported to trade speed for memory (8: about 20 MB, see docs/performance.md).
+#: Worker processes inherit the environment, so they use the same window.
+OWNER_WINDOW = _owner_window_from_env()
 #: Window (bits) of the DJN fixed-base table.
 DJN_WINDOW = 8
 #: Per-process bound on the number of keys whose tables are kept.
@@ -127,6 +151,22 @@ def check_djn_exponent_bits(exp_bits: Any, n_bits: int) -> int:
     return exp_bits
 
 
+def _uncertified_base(p: Any, n: Any) -> Any | None:
+    """An n-th residue mod ``p^2`` generating the subgroup of each prime of ``p - 1`` below 2^16.
+
+    Without the full factorisation of ``p - 1`` a generator cannot be
+    certified; this base avoids every small-order defect that can be tested.
+    """
+    primes, _ = _gmp.small_factors(p - 1)
+    psq = p * p
+    e = n % (p - 1)
+    for _ in range(_GENERATOR_TRIES):
+        x = _gmp.random_unit(p)
+        if _gmp.is_primitive_root(powmod(x, e, p), p, primes):
+            return powmod(x, n, psq)
+    return None
+
+
 def _find_generator(p: Any, n: Any) -> Any | None:
     """A generator of the n-th residues modulo ``p^2``, or None if uncertifiable.
 
@@ -169,20 +209,30 @@ class KeyOwnerSampler:
                 return
             gp = _find_generator(self.p, self.n)
             gq = _find_generator(self.q, self.n) if gp is not None else None
-            if gp is None or gq is None:
+            certified = gp is not None and gq is not None
+            if not certified:
+                gp = _uncertified_base(self.p, self.n)
+                gq = _uncertified_base(self.q, self.n) if gp is not None else None
+            if gp is None or gq is None:  # only for a key with gcd(n, phi(n)) != 1
                 self._certified = False
                 return
             tp = _gmp.FixedBaseTable(gp, self.psq, (self.p - 1).bit_length(), self.window)
             tq = _gmp.FixedBaseTable(gq, self.qsq, (self.q - 1).bit_length(), self.window)
             self._tables = (tp, tq)
-            self._certified = True
+            self._certified = certified
 
     @property
     def certified(self) -> bool:
-        """Whether fixed generators were certified (fast table path)."""
+        """Whether fixed generators were certified (the table path is then exact)."""
         if self._certified is None:
             self._build()
         return bool(self._certified)
+
+    @property
+    def exact(self) -> bool:
+        """True when samples are exactly uniform n-th residues (certified
+        generators, or no tables yet); False for uncertified table bases."""
+        return self._tables is None or bool(self._certified)
 
     @property
     def nbytes(self) -> int:

@@ -121,14 +121,13 @@ def test_owner_sampler_uncertified(uncertified_keypair: KeyPair) -> None:
     pk, sk = uncertified_keypair
     assert randomness._find_generator(_gmp.mpz(sk.p), _gmp.mpz(pk.n)) is None
     s = randomness.KeyOwnerSampler(sk.p, sk.q, window=4)
-    assert s.certified is False
-    assert s._tables is None and s.nbytes == 0
     values = [s.sample() for _ in range(5)] + s.sample_many(15)
+    assert s._tables is None and s.exact  # the first draws are exact, without tables
     assert_nth_residues(values, sk.p, sk.q)
-    # past the threshold it stays on the exact fallback path
+    # past the threshold it builds tables with uncertified bases (fast, not exact)
     s.sample_many(randomness.OWNER_TABLES_AFTER)
-    assert s.certified is False and s.nbytes == 0
-    assert_nth_residues(s.sample_many(5), sk.p, sk.q)
+    assert s.certified is False and s.nbytes > 0 and not s.exact
+    assert_nth_residues([*s.sample_many(5), s.sample()], sk.p, sk.q)
 
 
 def test_uncertified_key_encrypts(uncertified_keypair: KeyPair) -> None:
@@ -301,11 +300,15 @@ def test_public_precompute_feeds_encryption(pool_keypair: KeyPair) -> None:
     pk.precompute(3, executor=parallel.SerialExecutor())
     pk.encrypt_batch([1, 2], executor=parallel.SerialExecutor(), djn_exponent_bits=160)
     assert pk.pool_size == 3
-    # the private key's own encryption does not draw from the pool either
+    # the private key's own encryption draws from the pool too
     sk.encrypt(1)
-    sk.encrypt_batch([1, 2], executor=parallel.SerialExecutor())
-    assert pk.pool_size == 3
+    assert pk.pool_size == 2
+    assert sk.decrypt_batch(sk.encrypt_batch([1, 2, 3], executor=parallel.SerialExecutor())) == [
+        1, 2, 3
+    ]
+    assert pk.pool_size == 0
     # every pooled value is used once: no ciphertext randomness repeats
+    pk.precompute(3, executor=parallel.SerialExecutor())
     cs = [pk.encrypt(0).ciphertext for _ in range(3)]
     assert len(set(cs)) == 3
     assert pk.pool_size == 0
