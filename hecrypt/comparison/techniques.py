@@ -234,8 +234,11 @@ def run_technique(
             return _run_he(technique, workload, key_bits=key_bits, transport=transport,
                            timeout=timeout, value_bound=value_bound,
                            insecure_small_keys=insecure_small_keys)
+        opts = dict(ss_options or {})
+        if insecure_small_keys and technique != "dealer":
+            opts["insecure_small_keys"] = True  # the dealer mode has no key
         return _run_ss(technique, workload, key_bits=key_bits, transport=transport,
-                       timeout=timeout, opts=dict(ss_options or {}))
+                       timeout=timeout, opts=opts)
     except UnsupportedModelError as exc:
         # the mode exists but cannot compute this model (e.g. max pooling without a dealer)
         return Run(technique, "not applicable", str(exc))

@@ -6,6 +6,8 @@ import socket
 import threading
 import time
 
+import pytest
+
 from hecrypt.comparison.netem import DelayProxy
 from hecrypt.comparison.projection import Network
 
@@ -67,3 +69,19 @@ def test_bytes_arrive_intact_and_in_order() -> None:
         while len(got) < len(data):
             got += sock.recv(65536)
     assert got == data
+
+
+def test_projection_check_runs_the_same_protocol_over_tcp() -> None:
+    from hecrypt.comparison import api
+    from hecrypt.comparison.workloads import linear_workload
+
+    net = Network("emu", 20e6, 0.03)
+    check = api.check_projection(linear_workload(5, 4), "he-packed", net, key_bits=1024,
+                                 insecure_small_keys=True, timeout=60)
+    # the same messages: the counters agree between the in-memory and the TCP run
+    assert check["tcp_bytes_sent"] == check["memory_bytes_sent"]
+    assert check["tcp_rounds"] == check["memory_rounds"] == 4
+    # four one-way hops of 30 ms cannot take less than 120 ms on the emulated network
+    assert check["measured_s"] >= 4 * 0.03
+    assert check["projected_s"] >= check["memory_wall_s"] + 4 * 0.03
+    assert check["ratio"] == pytest.approx(check["measured_s"] / check["projected_s"])
