@@ -82,11 +82,13 @@ class HTTPScorer:
         else:
             raise ValueError(f"expected a service root or .../models/NAME URL, not {url!r}")
         limit = described.get("max_json_body_bytes" if format == "json" else "max_body_bytes")
-        #: Largest request body the service accepts in this client's format (None: unknown).
-        self.max_request_bytes: int | None = (
-            limit if isinstance(limit, int) and not isinstance(limit, bool) and limit > 0
-            else None
-        )
+        if not isinstance(limit, int) or isinstance(limit, bool) or limit <= 0:
+            limit = None
+        elif format == "json":  # base64 carries 3 bytes in 4 characters, plus the field names
+            limit = max(limit * 3 // 4 - 64, 1)
+        #: Largest binary request the service accepts in this client's format, in bytes
+        #: of the binary form (None: not published). ScoringClient splits batches to fit.
+        self.max_request_bytes: int | None = limit
 
     @staticmethod
     def _public_info(described: Any) -> dict[str, Any]:

@@ -304,3 +304,12 @@ def test_terminated_server_leaves_no_pool_processes(tmp_path: Path) -> None:
         time.sleep(0.2)
     left = {p for p in pool if Path(f"/proc/{p}").exists()}
     assert not left, f"pool processes outlived the server: {left}"
+
+
+def test_clients_read_the_published_limits_in_their_format(url: str) -> None:
+    from hecrypt.service.server import DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_JSON_BODY_BYTES
+
+    assert HTTPScorer(url + "/models/lin").max_request_bytes == DEFAULT_MAX_BODY_BYTES
+    # JSON carries the binary form in base64: 3 bytes in 4 characters
+    as_json = HTTPScorer(url + "/models/lin", format="json").max_request_bytes
+    assert as_json == DEFAULT_MAX_JSON_BODY_BYTES * 3 // 4 - 64
