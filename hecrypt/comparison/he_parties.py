@@ -16,6 +16,9 @@ Protocol (one round trip, the textbook HE design)::
              6. server: scores = records @ W^T + b on ciphertexts, re-randomized
              7. server -> client: encrypted scores
              8. client: decrypt
+             (4-8 repeat for each part when :class:`hecrypt.ScoringClient`
+             splits a large batch into several requests; the last request
+             says it is the last, so the server stops without another message)
 
 Techniques:
 
@@ -82,9 +85,10 @@ def _start_workers() -> None:
 class _ChannelScorer:
     """The server as a :class:`hecrypt.ScoringClient` sees it: bytes over the party channel."""
 
-    def __init__(self, party: Any, info: Any) -> None:
+    def __init__(self, party: Any, info: Any, records: int) -> None:
         self._party = party
         self._info = info
+        self._left = records
 
     @property
     def info(self) -> Any:
@@ -94,7 +98,10 @@ class _ChannelScorer:
         from hecrypt.paillier.packed import PackedTensor
 
         kind = "packed" if isinstance(encrypted_batch, PackedTensor) else "tensor"
-        self._party.send(SERVER, {"kind": kind, "batch": encrypted_batch.to_bytes()})
+        records = encrypted_batch.shape[0] if encrypted_batch.ndim == 2 else 1
+        self._left -= records
+        self._party.send(SERVER, {"kind": kind, "batch": encrypted_batch.to_bytes(),
+                                  "last": self._left <= 0})
         reply = self._party.recv(SERVER)
         if not isinstance(reply, bytes):
             raise ProtocolError("the server's scores are not a binary ciphertext block")
@@ -130,14 +137,15 @@ def hecrypt_client(
         info = _read_info(description)
     with party.phase("online"):
         client = ScoringClient(
-            _ChannelScorer(party, info), private_key=private_key, packing=packed,
-            value_bound=value_bound,
+            _ChannelScorer(party, info, x.shape[0]), private_key=private_key, packing=packed,
+            value_bound=value_bound, progress=None,  # one request, not parts for a bar
         )
         scores = np.asarray(client.decision_function(x), dtype=np.float64)
     last = client.last_report
     return {
         "scores": scores.reshape(x.shape[0], -1),
         "path": None if last is None else last.path,
+        "requests": None if last is None else getattr(last, "requests", 1),
         "ciphertexts_sent": None if last is None else last.ciphertexts_sent,
         "ciphertexts_received": None if last is None else last.ciphertexts_received,
     }
@@ -177,18 +185,23 @@ def hecrypt_server(
             raise ProtocolError("the client's public key is not in its binary form")
         public_key = PublicKey.from_bytes(key_bytes, insecure_small_keys=insecure_small_keys)
         party.send(CLIENT, json.dumps(model.info.to_dict()))
+    requests = 0
     with party.phase("online"):
-        request = party.recv(CLIENT)
-        if not isinstance(request, dict) or request.get("kind") not in ("packed", "tensor"):
-            raise ProtocolError("the client's request is not an encrypted batch")
-        kind: Any = PackedTensor if request["kind"] == "packed" else EncryptedTensor
-        data = request.get("batch")
-        if not isinstance(data, bytes):
-            raise ProtocolError("the client's batch is not a binary ciphertext block")
-        batch = kind.from_bytes(data, public_key)
-        scores = scorer.score(public_key, batch)
-        party.send(CLIENT, scores.to_bytes(rerandomize=False))  # re-randomized by the scorer
-    return {"scored": True}
+        while True:
+            request = party.recv(CLIENT)
+            if not isinstance(request, dict) or request.get("kind") not in ("packed", "tensor"):
+                raise ProtocolError("the client's request is not an encrypted batch")
+            kind: Any = PackedTensor if request["kind"] == "packed" else EncryptedTensor
+            data = request.get("batch")
+            if not isinstance(data, bytes):
+                raise ProtocolError("the client's batch is not a binary ciphertext block")
+            batch = kind.from_bytes(data, public_key)
+            scores = scorer.score(public_key, batch)
+            party.send(CLIENT, scores.to_bytes(rerandomize=False))  # re-randomized already
+            requests += 1
+            if request.get("last") is True:
+                break
+    return {"requests": requests}
 
 
 def phe_client(party: Any, *, X: np.ndarray, key_bits: int) -> dict[str, Any]:

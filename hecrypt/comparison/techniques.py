@@ -175,7 +175,8 @@ def _run_he(technique: str, workload: Workload, *, key_bits: int, transport: str
     wall = time.perf_counter() - t0
     client = outputs[he_parties.CLIENT]
     parties = {name: reports[name] for name in programs}
-    details = {k: client.get(k) for k in ("path", "ciphertexts_sent", "ciphertexts_received")}
+    details = {k: client.get(k) for k in ("path", "requests", "ciphertexts_sent",
+                                          "ciphertexts_received")}
     details["value_bound"] = bound
     return Run(technique, "ok", parties=_check_report(technique, parties),
                scores=np.asarray(client["scores"], dtype=np.float64), wall_s=wall,
