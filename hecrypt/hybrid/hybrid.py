@@ -150,9 +150,10 @@ def _poly(d: dict[str, Any]) -> Any:
 
 
 def _odd7(poly: Any) -> tuple[int, list[float]] | None:
-    """``(k, d)`` of :func:`polynomial_plan` when ``poly`` is odd of degree 7, else None."""
+    """``(k, d)`` of :func:`polynomial_plan` when ``poly`` is a constant plus an odd
+    polynomial of degree 7 (the sigmoid's shape), else None."""
     k, d, _ = polynomial_plan(poly)
-    if len(d) != 8 or any(d[j] != 0.0 for j in (0, 2, 4, 6)):
+    if len(d) != 8 or any(d[j] != 0.0 for j in (2, 4, 6)):
         return None
     return k, d
 
@@ -259,7 +260,7 @@ class _Hybrid:
         Steps (same 3 rounds as :meth:`SecretSharing.polynomial`, with ``t =
         x / 2^k`` and ``d_j`` its coefficients in ``t``): 1. ``u = t^2``
         (square pair); 2. ``u^2`` (square pair) and ``t^3 = t * u``; 3.
-        ``r = u^2 * (d_5 t + d_7 t^3)``; then ``p = d_1 t + d_3 t^3 + r``
+        ``r = u^2 * (d_5 t + d_7 t^3)``; then ``p = d_0 + d_1 t + d_3 t^3 + r``
         locally. One product fewer per element than the power-by-power plan
         (``t^5`` and ``t^7`` are never formed), so a fifth fewer triples.
         Other polynomials use the engine's evaluation.
@@ -276,7 +277,8 @@ class _Hybrid:
         u2, t3 = ss.products([Product("square", u), Product("mul", t, u)])
         v = (t.mul_public(d[5], f) + t3.mul_public(d[7], f)).truncate(f)
         (r,) = ss.products([Product("mul", u2, v)])
-        return (t.mul_public(d[1], f) + t3.mul_public(d[3], f)).truncate(f) + r
+        out = (t.mul_public(d[1], f) + t3.mul_public(d[3], f)).truncate(f) + r
+        return out + np.full(x.shape, d[0]) if d[0] != 0.0 else out
 
     def run(self, x0: np.ndarray, weights: list[Any] | None) -> dict[str, SharedTensor]:
         """The online phase; returns the shared outputs to reveal (as ``evaluate``)."""
@@ -431,7 +433,7 @@ def client_program(
         src.prepare(hybrid_requests(spec, shape) if mode == "hybrid" else plan(spec, shape))
         if mode == "hybrid":
             enc, _ = _he_counts(spec, shape, y_bits, src.public_key.n_bits, sigma)
-            src.private_key.precompute(enc, executor=pc.heavy_executor(executor, enc // 16))
+            pc.client_precompute(src.private_key, enc, pc.heavy_executor(executor, enc // 16))
     if mode == "hybrid":
         walk = _Hybrid(party, SERVER, src, spec, frac_bits, y_bits, sigma, executor)
         outputs = walk.run(x0, None)
