@@ -75,3 +75,41 @@ def test_layout_mask_size() -> None:
         pc.slot_layout(2048, 129, sigma=39)
     with pytest.raises(EncodingOverflowError):
         pc.slot_layout(1024, 1000)
+
+
+def test_returned_ciphertexts_are_uniformly_rerandomized(keypair_1024: Any) -> None:
+    """Legendre symbols of the returned ciphertexts mod p and mod q take both values.
+
+    ``c mod p`` is ``s^n mod p`` for the server's randomizer ``s``, whose quadratic
+    character is ``(s / p)``: uniform ``s`` gives a fair coin, while DJN randomness
+    ``(-x^2)^(n alpha)`` or no re-randomization would fix or reveal a pattern.
+    """
+    pk, sk = keypair_1024
+    ex = SerialExecutor()
+    count = 48 * pc.job_layout(pc.ElementwiseJob(1, 1), pk.n_bits).layout.slots
+    seen: list[Any] = []
+
+    class Recording:
+        def __init__(self, inner: Any) -> None:
+            self.inner, self.name = inner, inner.name
+
+        def send(self, to: str, obj: Any) -> None:
+            self.inner.send(to, obj)
+
+        def recv(self, frm: str) -> Any:
+            msg = self.inner.recv(frm)
+            seen.append(msg)
+            return msg
+
+    x = np.zeros((1, count), dtype=np.uint64)  # equal plaintexts: only randomness differs
+    run_two(
+        lambda p: pc.client_cross(Recording(p), "server", sk, [pc.ElementwiseJob(count, 1)],
+                                  [x], executor=ex),
+        lambda p: pc.server_cross(p, "client", pk, [pc.ElementwiseJob(count, 1)], [x],
+                                  executor=ex),
+    )
+    cts = pc.unpack_blob(seen[0]["cts"], 2 * 128, 48, "answer")
+    for prime in (sk.p, sk.q):
+        symbols = [pow(int(c) % prime, (prime - 1) // 2, prime) for c in cts]
+        assert set(symbols) == {1, prime - 1}
+        assert 8 <= symbols.count(1) <= 40  # a fair coin, 48 flips
