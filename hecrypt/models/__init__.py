@@ -34,6 +34,7 @@ from hecrypt.models.calibration import (
     calibrate,
     with_approximations,
 )
+from hecrypt.models.digits import digits_split, load_digits_cnn
 from hecrypt.models.linear import (
     LinearModel,
     ModelInfo,
@@ -75,6 +76,8 @@ __all__ = [
     "with_approximations",
     "ActivationCalibration",
     "CalibrationReport",
+    "load_digits_cnn",
+    "digits_split",
     "LinearModel",
     "ModelInfo",
     "from_arrays",

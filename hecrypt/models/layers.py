@@ -343,8 +343,8 @@ class AveragePooling2D(_Pooling2D):
 
 
 class MaxPooling2D(_Pooling2D):
-    """Maximum over each window (no padding). Plaintext only for now: a private
-    maximum needs comparisons, which the secret-sharing engine does not offer."""
+    """Maximum over each window (no padding). Privately a maximum needs secure
+    comparisons, which only some private modes offer (see docs/guide.md)."""
 
     kind = "MaxPooling2D"
 
