@@ -380,12 +380,30 @@ def core_section(ctx: BenchContext) -> SectionResult:
     sk.encrypt_batch(values)
     pk.encrypt_batch(values)
 
+    # -- a key made by phe (p - 1 not factorable: uncertified table bases) ----------
+    import phe.paillier as pp
+
+    from hecrypt.paillier import PrivateKey, SerialExecutor, rerandomize_for_key_holder
+
+    t0 = time.perf_counter()
+    _, phe_made_sk = pp.generate_paillier_keypair(n_length=pk.n_bits)
+    sk_phe = PrivateKey.from_phe(
+        phe_made_sk, insecure_small_keys=bool(getattr(ctx.args, "insecure_small_keys", False))
+    )
+    phe_keygen = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    sk_phe.encrypt_batch(values)
+    first_phe_key = time.perf_counter() - t0
+    sk_phe.encrypt_batch(values)
+
     # -- steady state, interleaved with phe ---------------------------------------
     t_owner: list[float] = []
     t_pub: list[float] = []
     t_dec: list[float] = []
     t_phe_enc: list[float] = []
     t_phe_dec: list[float] = []
+    t_owner_phe_key: list[float] = []
+    enc_phe_key: list[Any] = []
     all_owner: list[Any] = []
     all_pub: list[Any] = []
     phe_enc: list[Any] = []
@@ -399,6 +417,10 @@ def core_section(ctx: BenchContext) -> SectionResult:
         t0 = time.perf_counter()
         phe_enc = [ppk.encrypt(v) for v in sample]
         t_phe_enc.append(time.perf_counter() - t0)
+
+        t0 = time.perf_counter()
+        enc_phe_key = sk_phe.encrypt_batch(values)
+        t_owner_phe_key.append(time.perf_counter() - t0)
 
         t0 = time.perf_counter()
         enc_pub = pk.encrypt_batch(values)
@@ -434,8 +456,9 @@ def core_section(ctx: BenchContext) -> SectionResult:
                                         _residues(ctx, reps_values, reps_scales)))
     res.checks.append(_randomness_check("public-key randomness (all repeats)", ctx, all_pub,
                                         _residues(ctx, reps_values, reps_scales)))
+    res.checks.append(_compare("key-owner batch encrypt on the phe-made key -> decrypt_batch",
+                               sk_phe.decrypt_batch(enc_phe_key), values, tol))
     # phe decrypts hecrypt's ciphertexts: the two implementations agree on the key.
-    import phe.paillier as pp
 
     # phe's exponent is base 16: hecrypt's scale 2^-s is phe's exponent -s/4.
     cross_idx = [i for i in range(min(k, 64)) if enc_pub[i].scale % 4 == 0][:16]
@@ -449,6 +472,11 @@ def core_section(ctx: BenchContext) -> SectionResult:
             "phe `encrypt`", phe_enc_s, "speedup", 50.0,
             note="phe has no key-owner path: its public-key encryption is the baseline",
             spread=spread(t_owner, batch)),
+        Row("throughput", "Encrypt, key owner, key made by phe (`PrivateKey.from_phe`)",
+            statistics.median(t_owner_phe_key) / batch, "phe `encrypt`", phe_enc_s, "speedup",
+            40.0, spread=spread(t_owner_phe_key, batch),
+            note="p - 1 not factorable: tables with uncertified bases (assumption in "
+                 "docs/security.md); interleaved with the rows above"),
         Row("throughput", "Encrypt, public key (`PublicKey.encrypt_batch`)", pub_s,
             "phe `encrypt`", phe_enc_s, "speedup", 20.0, spread=spread(t_pub, batch)),
         Row("throughput", "Decrypt (`PrivateKey.decrypt_batch`)", dec_s,
@@ -507,6 +535,26 @@ def core_section(ctx: BenchContext) -> SectionResult:
             note="phe aligns per-number exponents of floats (an extra powmod when they "
                  "differ); hecrypt's equal scales need none"),
     ]
+
+    # -- circuit-private re-randomization (results sent to the key holder) ----------
+    m_cp = max(1, min(batch, 32))
+    cp_in = [x.ciphertext for x in enc_owner[:m_cp]]
+    t_cp: list[float] = []
+    cp_out: list[Any] = []
+    for _ in range(max(reps, 3)):
+        t0 = time.perf_counter()
+        cp_out = rerandomize_for_key_holder(pk, cp_in, executor=SerialExecutor())
+        t_cp.append((time.perf_counter() - t0) / m_cp)
+    res.checks.append(_compare("circuit-private re-randomization keeps the plaintexts",
+                               sk.decrypt_batch([type(enc_owner[0])(pk, int(c), x.scale,
+                                                                    bound=x.bound)
+                                                 for c, x in zip(cp_out, enc_owner)]),
+                               values[:m_cp], tol))
+    res.rows.append(Row("throughput", "Circuit-private re-randomization, per output ciphertext "
+                        "(`rerandomize_for_key_holder`, one core)", statistics.median(t_cp),
+                        "phe `encrypt`", phe_enc_s, "speedup", spread=(min(t_cp), max(t_cp)),
+                        note="r^n for r uniform in Z_n^*: one full exponentiation, no tables; "
+                             "packing shares it among the records of a ciphertext"))
 
     # -- single values ---------------------------------------------------------------
     owner = randomness.owner_sampler(sk.p, sk.q)
@@ -578,6 +626,10 @@ def core_section(ctx: BenchContext) -> SectionResult:
         Row("setup", f"First public-key batch of {batch}: extra over steady state ({w})",
             max(0.0, first_pub - pub_s * batch),
             note=f"first batch took {first_pub:.3f} s (DJN base and table)"),
+        Row("setup", f"Key made by phe: generation, then first key-owner batch of {batch}",
+            phe_keygen + first_phe_key,
+            note=f"phe key generation {phe_keygen:.2f} s; first batch {first_phe_key:.3f} s "
+                 "(tables built with uncertified bases)"),
         Row("setup", f"First decryption batch of {batch}: extra over steady state ({w})",
             max(0.0, first_dec - dec_s * batch),
             note=f"first batch took {first_dec:.3f} s"),
