@@ -387,10 +387,16 @@ class DealerTripleSource(TripleSource):
         return triple
 
     def close(self) -> None:
-        """Tell the dealer this party needs no more triples (the dealer program then ends)."""
+        """Tell the dealer this party needs no more triples (the dealer program then ends).
+
+        The message is counted in the offline phase: it belongs to the
+        dealer's session, not to the computation (and the dealer's rounds
+        stay those of preprocessing).
+        """
         if not self._closed:
             self._closed = True
-            self.party.send(self.dealer, {"op": "close"})
+            with self.party.phase("offline"):
+                self.party.send(self.dealer, {"op": "close"})
 
 
 def _receive_requests(party: Any, frm: str, limit: int) -> list[TripleRequest] | None:

@@ -189,17 +189,19 @@ def test_exact_bytes_and_rounds_of_a_small_protocol() -> None:
     close = frame({"op": "close"})
     assert c["peers"]["server"]["online_bytes_sent"] == input_msg + beaver
     assert s["peers"]["client"]["online_bytes_sent"] == input_msg + beaver + reveal
-    assert c["online_bytes_sent"] == input_msg + beaver + close
+    assert c["online_bytes_sent"] == input_msg + beaver
     assert c["online_bytes_received"] == input_msg + beaver + reveal
     # online: inputs (1 round), Beaver opening (1), reveal (1)
     assert c["online_rounds"] == 3 and s["online_rounds"] == 2
-    # offline: requests to the dealer, seeds back; the close message is online
+    # offline: requests to the dealer, seeds back, and the closing message
     req = frame({"op": "prepare", "requests": [plan[0].to_wire()]})
-    assert c["offline_bytes_sent"] == req and c["offline_rounds"] == 2
+    assert c["offline_bytes_sent"] == req + close and c["offline_rounds"] == 2
     assert c["offline_bytes_received"] == frame({"seed": seed})
     assert s["offline_bytes_received"] == frame({"seed": seed, "c": [arr]})
     assert d["bytes_received"] == 2 * (req + close)
     assert d["online_bytes_sent"] == 0
+    # the dealer: requests in (1), seeds out, closing messages in (sent at offline depth 2)
+    assert d["offline_rounds"] == 3 and d["online_rounds"] == 0
 
 
 def test_truncation_failure_probability() -> None:
