@@ -211,7 +211,10 @@ class _Weighted(Layer):
         return mid - rad, mid + rad
 
     def set_weights(self, kernel: np.ndarray, bias: np.ndarray) -> None:
-        """Replace the weights (same shapes, finite)."""
+        """Replace the weights (same shapes, finite) of a layer in a built network."""
+        if not hasattr(self, "built_input_shape"):
+            raise NetworkError(f"{self.kind}.set_weights needs the layer to be in a Sequential "
+                               "first (its input shape decides the weight shapes)")
         shapes = self.weight_shapes(self.built_input_shape)
         if kernel is None or bias is None:
             raise NetworkError(f"{self.kind}.set_weights needs both a kernel and a bias")

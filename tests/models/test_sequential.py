@@ -88,6 +88,7 @@ def test_network_shape_inference() -> None:
         (lambda: Sequential([Dense(2, input_shape=(3,), kernel=np.ones((4, 2)))]), "shape"),
         (lambda: Sequential([Dense(2, input_shape=(3,), bias=[np.nan, 0])]), "finite"),
         (lambda: Sequential(["dense"]), "not a hecrypt Layer"),  # type: ignore[list-item]
+        (lambda: Dense(2).set_weights(np.ones((3, 2)), np.ones(2)), "in a Sequential"),
         (lambda: Conv2D(0, 3), "positive"),
         (lambda: Conv2D(2, (3, 3, 3)), "pair"),
         (lambda: Conv2D(2, 3, padding="full"), "padding"),
@@ -400,3 +401,18 @@ def test_exact_activation_bounds() -> None:
     x = lo + (hi - lo) * RNG.uniform(size=(500, 3))
     sm = Activation("softmax").forward(x)
     assert np.all(sm >= low - 1e-12) and np.all(sm <= high + 1e-12)
+
+
+def test_user_fitted_polynomial_survives_the_file(tmp_path: Path) -> None:
+    from hecrypt.hybrid.polynomials import fit
+
+    def soft(x: np.ndarray) -> np.ndarray:
+        return np.log1p(np.exp(x)) / 4
+
+    p = fit(soft, 4, (-3.0, 3.0), method="lstsq", name="softplus4")
+    net = Sequential([Dense(3, input_shape=(2,)), Activation("relu", approx=p)], seed=1)
+    net.save(tmp_path / "n.npz")
+    back = load_sequential(tmp_path / "n.npz")
+    assert back.layers[1].approx == p and back.layers[1].approx.target is None  # type: ignore[attr-defined]
+    x = RNG.normal(size=(5, 2))
+    assert np.array_equal(back.predict(x), p(net.layers[0].forward(x)))
