@@ -85,6 +85,35 @@ class Comparison:
             "projection_checks": self.projection_checks,
         }
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Comparison:
+        """A comparison saved with :meth:`to_dict` / ``--json`` (to print or plot it again).
+
+        Raises:
+            ValueError: not the JSON of a comparison.
+        """
+        try:
+            nets = [Network(n["name"], float(n["bandwidth_bps"]), float(n["latency_s"]))
+                    for n in data["networks"]]
+            res = []
+            for r in data["results"]:
+                acc = dict(r.get("accuracy") or {})
+                res.append(TechniqueResult(
+                    dict(r["workload_params"]), r["technique"], r["status"], r.get("reason", ""),
+                    dict(r.get("parties") or {}), dict(r.get("totals") or {}),
+                    dict(r.get("projected_s") or {}), dict(r.get("projection") or {}), acc,
+                    int(r.get("key_bits", 2048)), r.get("transport", "memory"), r.get("wall_s"),
+                    dict(r.get("details") or {}),
+                ))
+            return cls(dict(data["machine"]), nets, res, data.get("sweep"),
+                       list(data.get("projection_checks") or []))
+        except (KeyError, TypeError) as exc:
+            raise ValueError(f"not the JSON of a comparison: {exc}") from None
+
+    def markdown(self) -> str:
+        """Markdown tables of the totals (:func:`report.format_markdown`)."""
+        return report.format_markdown(self)
+
     def to_json(self, *, indent: int | None = 2) -> str:
         """:meth:`to_dict` as JSON text (infinities written as null)."""
         return json.dumps(_finite(self.to_dict()), indent=indent)
@@ -311,8 +340,9 @@ def check_projection(
     1. runs ``technique`` over in-memory channels and projects it onto ``network``;
     2. runs it again as two processes over TCP through a delaying proxy that
        imposes ``network`` (:mod:`hecrypt.comparison.netem`), and measures it;
-    3. returns both, their ratio, and the network part of each (time above
-       the in-memory wall time).
+    3. returns both, their ratio, and the same for the online phase alone
+       (the offline phase of a fresh process also starts its worker pool,
+       which the in-memory run may have started before).
 
     Only the two-party HE techniques are checked this way (their party
     programs are this package's own); the secret-sharing modes run inside
@@ -343,6 +373,8 @@ def check_projection(
         raise AccuracyCheckError(f"{technique} over the emulated network: {acc['problem']}")
     memory_wall = res.totals["offline_s"] + res.totals["online_s"]
     projected = res.projected_s[net.name]
+    projected_online = res.projection[net.name]["online_s"]
+    measured_online = max(float(r["online_s"]) for r in reports.values())
     return {
         "workload": workload.name,
         "technique": technique,
@@ -352,6 +384,10 @@ def check_projection(
         "projected_s": projected,
         "measured_s": measured,
         "ratio": measured / projected if projected > 0 else None,
+        "projected_online_s": projected_online,
+        "measured_online_s": measured_online,
+        "online_ratio": measured_online / projected_online if projected_online > 0 else None,
+        "memory_online_s": res.totals["online_s"],
         "projected_network_s": projected - memory_wall,
         "tcp_parties": reports,
         "tcp_bytes_sent": sum(int(r["bytes_sent"]) for r in reports.values()),

@@ -110,6 +110,9 @@ def add_command(sub: Any) -> None:
     g = o.add_mutually_exclusive_group()
     g.add_argument("--json", action="store_true", help="JSON instead of the table")
     g.add_argument("--csv", action="store_true", help="CSV instead of the table")
+    g.add_argument("--markdown", action="store_true", help="Markdown tables of the totals")
+    o.add_argument("--from-json", metavar="FILE",
+                   help="print or plot a comparison saved with --json instead of running one")
     o.add_argument("--plot", metavar="FILE.png", help="also write a plot (needs matplotlib)")
     o.add_argument("-o", "--output", help="write the table/JSON/CSV to a file, not stdout")
     p.set_defaults(func=run)
@@ -165,6 +168,15 @@ def run(args: argparse.Namespace) -> int:
     from hecrypt.comparison import api
     from hecrypt.exceptions import HecryptError
 
+    if args.from_json:
+        import json
+
+        try:
+            cmp = api.Comparison.from_dict(json.loads(Path(args.from_json).read_text()))
+        except (ValueError, OSError) as exc:
+            sys.stderr.write(f"hecrypt compare: {exc}\n")
+            return 1
+        return _output(cmp, args)
     try:
         common: dict[str, Any] = {
             "techniques": args.techniques, "transport": args.transport,
@@ -187,7 +199,18 @@ def run(args: argparse.Namespace) -> int:
         except (HecryptError, ValueError, OSError) as exc:
             sys.stderr.write(f"hecrypt compare: projection check failed: {exc}\n")
             return 1
-    text = cmp.to_json() + "\n" if args.json else cmp.to_csv() if args.csv else cmp.table()
+    return _output(cmp, args)
+
+
+def _output(cmp: Any, args: argparse.Namespace) -> int:
+    if args.json:
+        text = cmp.to_json() + "\n"
+    elif args.csv:
+        text = cmp.to_csv()
+    elif args.markdown:
+        text = cmp.markdown()
+    else:
+        text = cmp.table()
     if args.output:
         Path(args.output).write_text(text)
     else:

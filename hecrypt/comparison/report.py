@@ -13,7 +13,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["format_table", "format_csv", "plot", "fmt_bytes", "fmt_seconds"]
+__all__ = ["format_table", "format_csv", "format_markdown", "plot", "fmt_bytes",
+           "fmt_seconds"]
 
 
 def fmt_bytes(n: float | None) -> str:
@@ -119,17 +120,53 @@ def format_table(comparison: Any) -> str:
                      "delaying proxy")
         for c in checks:
             net = c["network"]
+            online = ""
+            if c.get("online_ratio") is not None:
+                online = (f"; online phase: projected {fmt_seconds(c['projected_online_s'])},"
+                          f" measured {fmt_seconds(c['measured_online_s'])} "
+                          f"(ratio {c['online_ratio']:.2f})")
             lines.append(
                 f"  {c['technique']} on {c['workload']}, {net['name']} "
                 f"({net['bandwidth_bps'] / 1e6:g} Mbit/s, {net['latency_s'] * 1e3:g} ms): "
                 f"projected {fmt_seconds(c['projected_s'])}, measured "
-                f"{fmt_seconds(c['measured_s'])} (ratio {c['ratio']:.2f}; in-memory wall "
+                f"{fmt_seconds(c['measured_s'])} (ratio {c['ratio']:.2f}){online}; "
+                f"in-memory wall "
                 f"{fmt_seconds(c['memory_wall_s'])}; bytes {c['tcp_bytes_sent']} over TCP vs "
                 f"{c['memory_bytes_sent']} in memory)")
     lines.append("")
     lines.append("offline/online: wall time of each phase (max over parties in the totals); "
                  "sent/received: serialized bytes incl. framing; rounds: dependency depth.")
     return "\n".join(lines) + "\n"
+
+
+def format_markdown(comparison: Any) -> str:
+    """One Markdown table per workload and key size: totals, projections, accuracy."""
+    nets = [n.name for n in comparison.networks]
+    out: list[str] = []
+    current = None
+    for res in comparison.results:
+        key = (res.workload.get("name"), res.key_bits)
+        if key != current:
+            current = key
+            out.append("")
+            out.append(f"**{key[0]}**, {res.key_bits}-bit key, transport {res.transport}")
+            out.append("")
+            out.append("| technique | parties | offline | online | bytes | rounds (off+on) | "
+                       + " | ".join(f"projected {n}" for n in nets)
+                       + " | max abs error | labels |")
+            out.append("|" + "---|" * (8 + len(nets)))
+        if res.status != "ok":
+            out.append(f"| {res.technique} | {res.status}: {res.reason} |"
+                       + " |" * (7 + len(nets)))
+            continue
+        t = res.totals
+        out.append(
+            f"| {res.technique} | {len(res.parties)} | {fmt_seconds(t['offline_s'])} | "
+            f"{fmt_seconds(t['online_s'])} | {fmt_bytes(t['bytes_sent'])} | "
+            f"{t['offline_rounds']}+{t['online_rounds']} | "
+            + " | ".join(fmt_seconds(res.projected_s.get(n)) for n in nets)
+            + f" | {_fmt_err(res.accuracy)} | {_fmt_agree(res.accuracy)} |")
+    return "\n".join(out).lstrip("\n") + "\n"
 
 
 CSV_FIELDS = (

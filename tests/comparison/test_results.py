@@ -159,3 +159,13 @@ def test_he_is_not_applicable_to_a_network() -> None:
     other = type(w)("net", Net(), w.X, {})
     for tech in techniques.HE_TECHNIQUES:
         assert techniques.availability(tech, other)[0] == "not applicable"
+
+
+def test_json_round_trip_and_markdown() -> None:
+    cmp = _comparison()
+    again = api.Comparison.from_dict(json.loads(cmp.to_json()))
+    assert again.to_dict() == json.loads(cmp.to_json())
+    md = again.markdown()
+    assert "| he | 2 |" in md and "not available" in md
+    with pytest.raises(ValueError):
+        api.Comparison.from_dict({"results": []})
