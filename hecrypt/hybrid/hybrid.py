@@ -317,6 +317,13 @@ class _Hybrid:
 
 
 # ------------------------------------------------------------------ the programs
+def _ready(party: Any, peer: str) -> None:
+    """End the offline phase together: one message each way, so neither party's
+    online time includes waiting for the other's offline work."""
+    if party.exchange(peer, "ready") != "ready":
+        raise ProtocolError(f"{peer!r} did not finish its offline phase")
+
+
 def _check_mode(mode: str) -> None:
     if mode not in MODES:
         raise ProtocolError(f"unknown two-party mode {mode!r}: use one of {MODES}")
@@ -373,6 +380,7 @@ def server_program(
             _, answers = _he_counts(spec, shape, y_bits, src.public_key.n_bits, sigma)
             precompute_circuit_private(src.public_key, answers,
                                        executor=pc.heavy_executor(executor, answers))
+        _ready(party, CLIENT)
     if mode == "hybrid":
         walk = _Hybrid(party, CLIENT, src, spec, frac_bits, y_bits, sigma, executor)
         outputs = walk.run(np.zeros(shape, dtype=np.uint64), encoded)
@@ -434,6 +442,7 @@ def client_program(
         if mode == "hybrid":
             enc, _ = _he_counts(spec, shape, y_bits, src.public_key.n_bits, sigma)
             pc.client_precompute(src.private_key, enc, pc.heavy_executor(executor, enc // 16))
+        _ready(party, SERVER)
     if mode == "hybrid":
         walk = _Hybrid(party, SERVER, src, spec, frac_bits, y_bits, sigma, executor)
         outputs = walk.run(x0, None)

@@ -87,8 +87,9 @@ def test_exact_bytes_and_rounds_of_one_dense_layer() -> None:
     c, s = reports["client"], reports["server"]
     key_msg = frame({"paillier_n": (1 << 1023) + 1, "sigma": 40})
     assert s["offline_bytes_sent"] == frame({"spec": spec, "frac_bits": 16, "mode": "hybrid",
-                                             "weight_bits": bits})
-    assert c["offline_bytes_sent"] == frame({"batch": 1}) + key_msg
+                                             "weight_bits": bits}) + frame("ready")
+    ready = frame("ready")
+    assert c["offline_bytes_sent"] == frame({"batch": 1}) + key_msg + ready
     cross_in = frame({"cross": 3, "cts": bytes(3 * 256)})
     cross_out = frame({"cross": 1, "cts": bytes(256)})
     reveal = frame(np.zeros((1, 2), dtype=np.uint64))
@@ -96,10 +97,11 @@ def test_exact_bytes_and_rounds_of_one_dense_layer() -> None:
     assert s["online_bytes_sent"] == cross_out + reveal
     assert c["online_bytes_received"] == cross_out + reveal
     # rounds are counted per phase. Offline: the spec reaches the client (depth 1), the
-    # batch size and then the key reach the server (depth 2, no answer in between).
-    # Online: the encrypted rows reach the server (1); the masked answer and the
-    # server's output share reach the client (2); its confirmation the server (3).
-    assert (c["offline_rounds"], s["offline_rounds"]) == (1, 2)
+    # batch size and then the key reach the server (depth 2, no answer in between), the
+    # end-of-phase exchange adds one (client 3, server 2). Online: the encrypted rows
+    # reach the server (1); the masked answer and the server's output share reach the
+    # client (2); its confirmation the server (3).
+    assert (c["offline_rounds"], s["offline_rounds"]) == (3, 2)
     assert (c["online_rounds"], s["online_rounds"]) == (2, 3)
 
 
