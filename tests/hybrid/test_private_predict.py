@@ -270,3 +270,20 @@ def test_predict_job_options() -> None:
     with pytest.raises(ProtocolError, match="roles client, server and dealer"):
         factory("auditor", {})
     assert factory("dealer", {}) is dealer_program
+
+
+def test_shipped_digits_cnn_matches_the_plaintext_network_on_a_sample() -> None:
+    # the whole split is in the benchmark (python -m hecrypt.bench_ss)
+    from hecrypt.models import load_digits_cnn
+    from hecrypt.models.digits import digits_split
+
+    net = load_digits_cnn()
+    _, X_test, _, _ = digits_split()
+    X = X_test[:150]
+    res = private_predict(net, X)
+    ref = net.predict(X)
+    assert np.mean(res.labels == ref.argmax(axis=1)) >= 0.99
+    assert np.max(np.abs(res.logits - ref)) <= network_error_bound(net, X.reshape(-1, 8, 8, 1))
+    # activations stay where truncation fails with probability <= 2^-28 per product
+    acts = net.activations(X.reshape(-1, 8, 8, 1))
+    assert max(float(np.max(np.abs(a))) for a in acts[1:-1]) < 8
