@@ -289,12 +289,13 @@ def _plot_lines(axes: Any, results: Sequence[Any], param: str, nets: list[str]) 
     for tech, rs in by_tech.items():
         rs = sorted(rs, key=lambda r: _param(r, param))
         xs = [_param(r, param) for r in rs]
-        axes[0].plot(xs, [r.totals["offline_s"] + r.totals["online_s"] for r in rs], "o-",
-                     label=tech)
-        axes[1].plot(xs, [r.totals["bytes_sent"] for r in rs], "o-", label=tech)
-        axes[2].plot(xs, [r.totals["rounds"] for r in rs], "o-", label=tech)
+        (line,) = axes[0].plot(xs, [r.totals["offline_s"] + r.totals["online_s"] for r in rs],
+                               "o-", label=tech)
+        color = line.get_color()
+        axes[1].plot(xs, [r.totals["bytes_sent"] for r in rs], "o-", label=tech, color=color)
+        axes[2].plot(xs, [r.totals["rounds"] for r in rs], "o-", label=tech, color=color)
         for net, style in zip(nets, ("o-", "s--", "^:", "d-.")):
-            axes[3].plot(xs, [r.projected_s.get(net) for r in rs], style,
+            axes[3].plot(xs, [r.projected_s.get(net) for r in rs], style, color=color,
                          label=f"{tech} ({net})")
     titles = ("compute, offline + online (s)", "bytes on the wire", "rounds",
               "projected wall time (s)")
