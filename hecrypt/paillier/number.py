@@ -5,6 +5,8 @@ from __future__ import annotations
 import numbers
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from hecrypt import _gmp
 from hecrypt.encoding import fixedpoint
 from hecrypt.exceptions import (
@@ -97,7 +99,9 @@ class EncryptedNumber:
 
     Supported: ``+``/``-`` with another EncryptedNumber under the same key
     (private addition) or a plain number, unary ``-``, ``*`` and ``/`` by a
-    plain number (public multiplication), ``sum()``. Scales align exactly:
+    plain number (public multiplication), ``sum()``. With a numpy array or
+    an ``EncryptedTensor`` the number broadcasts like a 0-d tensor and the
+    result is an ``EncryptedTensor``. Scales align exactly:
     the lower-scale operand is multiplied by ``2^k``.
 
     Overflow is an error: every number carries a public bound on the
@@ -282,7 +286,15 @@ class EncryptedNumber:
         return self if self._fresh else self.rerandomized()
 
     # ------------------------------------------------------------ arithmetic
-    def __add__(self, other: Any) -> EncryptedNumber:
+    def _broadcast(self) -> Any:
+        """This number as a 0-d ``EncryptedTensor`` (for operands that are arrays)."""
+        from hecrypt.paillier.tensor import number_as_tensor
+
+        return number_as_tensor(self)
+
+    def __add__(self, other: Any) -> Any:
+        if isinstance(other, np.ndarray):
+            return self._broadcast() + other
         if type(other) is EncryptedNumber:
             pk = self._pk
             if other._pk is not pk and other._pk != pk:
@@ -321,7 +333,9 @@ class EncryptedNumber:
             pk, _gmp.invert(self._c, pk._nsq), self._scale, False, self._bound
         )
 
-    def __sub__(self, other: Any) -> EncryptedNumber:
+    def __sub__(self, other: Any) -> Any:
+        if isinstance(other, np.ndarray):
+            return self._broadcast() - other
         if isinstance(other, EncryptedNumber):
             return self + (-other)
         if not fixedpoint.is_real_scalar(other):
@@ -330,14 +344,18 @@ class EncryptedNumber:
             other = int(other)  # negating a numpy unsigned integer would wrap
         return self + (-other)
 
-    def __rsub__(self, other: Any) -> EncryptedNumber:
+    def __rsub__(self, other: Any) -> Any:
+        if isinstance(other, np.ndarray):
+            return other - self._broadcast()
         if not fixedpoint.is_real_scalar(other):
             return NotImplemented
         return (-self) + other
 
-    def __mul__(self, other: Any) -> EncryptedNumber:
+    def __mul__(self, other: Any) -> Any:
         if isinstance(other, EncryptedNumber):
             raise TypeError(_MUL_HINT)
+        if isinstance(other, np.ndarray):
+            return self._broadcast() * other
         if not fixedpoint.is_real_scalar(other):
             return NotImplemented
         pk = self._pk

@@ -105,6 +105,17 @@ def _spow(c: Any, e: int, nsq: Any) -> Any:
     return _gmp.powmod(c, e, nsq)
 
 
+def number_as_tensor(x: EncryptedNumber) -> EncryptedTensor:
+    """A 0-d :class:`EncryptedTensor` holding ``x`` (same ciphertext, scale and bound).
+
+    What broadcasting an encrypted number against arrays and tensors uses.
+    """
+    pk = x.public_key
+    cs = np.empty((), dtype=object)
+    cs[()] = x._c
+    return EncryptedTensor._make(pk, cs, Encoding(x.scale, x.bound, pk.max_int), x.is_fresh)
+
+
 def _is_plain(x: Any) -> bool:
     if isinstance(x, (EncryptedTensor, EncryptedNumber)):
         return False
@@ -369,6 +380,8 @@ class EncryptedTensor:
         return EncryptedTensor._make(self._pk, _obj(out), enc, False)
 
     def __add__(self, other: Any) -> Any:
+        if isinstance(other, EncryptedNumber):  # broadcast as a 0-d tensor
+            other = number_as_tensor(other)
         if isinstance(other, EncryptedTensor):
             return self._add_tensor(other, 1)
         if _is_plain(other):
@@ -378,6 +391,8 @@ class EncryptedTensor:
     __radd__ = __add__
 
     def __sub__(self, other: Any) -> Any:
+        if isinstance(other, EncryptedNumber):
+            other = number_as_tensor(other)
         if isinstance(other, EncryptedTensor):
             return self._add_tensor(other, -1)
         if _is_plain(other):
@@ -385,6 +400,8 @@ class EncryptedTensor:
         return NotImplemented
 
     def __rsub__(self, other: Any) -> Any:
+        if isinstance(other, EncryptedNumber):
+            return (-self)._add_tensor(number_as_tensor(other), 1)
         if _is_plain(other):
             return (-self)._add_plain(other, 1)
         return NotImplemented

@@ -154,3 +154,20 @@ def test_packed_decryption_of_a_huge_value_is_an_encoding_error(keypair_2048: Ke
     big = packed @ np.array([2.0**39])  # within the slot and key bounds, beyond a float64
     with pytest.raises(EncodingOverflowError, match="float64"):
         sk.decrypt(big)
+
+
+def test_numbers_broadcast_against_arrays_and_tensors(keypair_1024: KeyPair) -> None:
+    pk, sk = keypair_1024
+    x = pk.encrypt(1.5)
+    t = pk.encrypt(np.array([1.0, 2.0, 3.0]))
+    np.testing.assert_array_equal(sk.decrypt(x * np.array([1.0, 2.0])), [1.5, 3.0])
+    np.testing.assert_array_equal(sk.decrypt(np.array([1.0, 2.0]) * x), [1.5, 3.0])
+    np.testing.assert_array_equal(sk.decrypt(x + np.array([1, 2])), [2.5, 3.5])
+    np.testing.assert_array_equal(sk.decrypt(np.array([1.0, 2.0]) - x), [-0.5, 0.5])
+    np.testing.assert_array_equal(sk.decrypt(t + x), [2.5, 3.5, 4.5])
+    np.testing.assert_array_equal(sk.decrypt(x + t), [2.5, 3.5, 4.5])
+    np.testing.assert_array_equal(sk.decrypt(t - x), [-0.5, 0.5, 1.5])
+    np.testing.assert_array_equal(sk.decrypt(x - t), [0.5, -0.5, -1.5])
+    assert (t + x).encoding.bound == t.encoding.bound + x.bound  # the number's bound is kept
+    with pytest.raises(EncodingOverflowError):
+        pk.encrypt(pk.max_int) * np.array([2, 3])
