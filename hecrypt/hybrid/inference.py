@@ -237,7 +237,7 @@ def _pool_shape(shape: tuple[int, ...], pool: Sequence[int], strides: Sequence[i
     return (n, (h - pool[0]) // strides[0] + 1, (w - pool[1]) // strides[1] + 1, c)
 
 
-def plan(model: Any, batch_shape: Sequence[int]) -> list[TripleRequest]:
+def plan(model: Any, batch_shape: Sequence[int] | int) -> list[TripleRequest]:
     """Every triple a private evaluation of ``model`` on ``batch_shape`` takes, in order.
 
     Args:

@@ -61,6 +61,7 @@ __all__ = [
     "polynomial_plan",
     "polynomial_requests",
     "avg_pool_requests",
+    "plan",
 ]
 
 
@@ -167,6 +168,17 @@ def polynomial_requests(shape: Sequence[int], poly: Any) -> list[TripleRequest]:
             reqs.append(TripleRequest("square", shp) if i == j
                         else TripleRequest("mul", shp, shp))
     return reqs
+
+
+def plan(model: Any, batch_shape: Sequence[int] | int) -> list[TripleRequest]:
+    """Every triple a private evaluation of ``model`` takes, in order.
+
+    The same as :func:`hecrypt.hybrid.inference.plan` (which holds the model
+    walk); here for callers that think of plans as part of the protocol.
+    """
+    from hecrypt.hybrid.inference import plan as _plan
+
+    return _plan(model, batch_shape)
 
 
 def avg_pool_requests() -> list[TripleRequest]:

@@ -153,6 +153,9 @@ def test_plan_lists_every_triple() -> None:
     assert kinds == ["conv2d", "square", "mul", "square", "mul", "mul", "conv2d",
                      "square", "square", "matmul", "square", "matmul"]
     assert plan(net, 7)[0].shape_a == (7, 6, 6, 1)
+    from hecrypt.hybrid import protocols
+
+    assert protocols.plan(net, (7, 36)) == plan(net, (7, 6, 6, 1))
 
 
 def test_unsupported_models_name_the_alternative() -> None:
@@ -287,3 +290,23 @@ def test_shipped_digits_cnn_matches_the_plaintext_network_on_a_sample() -> None:
     # activations stay where truncation fails with probability <= 2^-28 per product
     acts = net.activations(X.reshape(-1, 8, 8, 1))
     assert max(float(np.max(np.abs(a))) for a in acts[1:-1]) < 8
+
+
+def test_predict_job_with_a_linear_model_file_and_csv_records(
+        cancer: tuple[Any, np.ndarray], tmp_path: Path) -> None:
+    from hecrypt.hybrid.runner import get_job
+
+    model, Xte = cancer
+    model.save(tmp_path / "model.json")
+    np.savetxt(tmp_path / "x.csv", Xte[:20], delimiter=",")
+    factory = get_job("predict")
+    res = run_parties({
+        "client": factory("client", {"input": str(tmp_path / "x.csv"),
+                                     "output": str(tmp_path / "out.npz")}),
+        "server": factory("server", {"model": str(tmp_path / "model.json"), "frac_bits": "18"}),
+        "dealer": factory("dealer", {}),
+    }, timeout=20)
+    assert np.array_equal(res["client"]["labels"], model.predict_plaintext(Xte[:20]))
+    assert np.array_equal(np.load(tmp_path / "out.npz")["labels"], res["client"]["labels"])
+    with pytest.raises(ProtocolError, match="frac_bits must be an integer"):
+        factory("server", {"model": str(tmp_path / "model.json"), "frac_bits": "x"})
