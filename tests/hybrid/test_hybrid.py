@@ -125,3 +125,16 @@ def test_tcp_fault_is_a_protocol_error_on_both_sides(fault: str) -> None:
     want = "corrupted" if fault == "corrupt" else "ProtocolError"
     assert want in errors["client"]
     assert "ProtocolError" in errors["server"] or "abort" in errors["server"], errors
+
+
+@pytest.mark.parametrize("mode,images", [("hybrid", 2), ("two-party", 1)])
+def test_shipped_digits_cnn_labels_equal_plaintext_on_a_sample(mode: str, images: int) -> None:
+    # the whole test split runs in scripts/bench_hybrid.py --accuracy 0 (docs/performance.md)
+    from hecrypt.models import digits_split, load_digits_cnn
+
+    net = load_digits_cnn()
+    _, X_test, _, _ = digits_split()
+    X = X_test[10 : 10 + images]
+    res = private_predict(net, X, mode=mode, **SMALL, timeout=120)
+    np.testing.assert_array_equal(res.labels, net.predict(X).argmax(axis=1))
+    np.testing.assert_allclose(res.logits, net.predict(X), atol=5e-3)
