@@ -38,7 +38,8 @@ Exactness: the adder computes the true bits of ``x_0 + x_1 mod 2^64``, so the
 sign is right for every ring element (``[x >= 0]`` with ``x`` read as a signed
 64-bit integer); multiplying by a 0/1 integer needs no truncation, so
 ``relu`` and ``max`` return exactly the shared input values (no error beyond
-the fixed-point encoding of the input).
+the fixed-point encoding of the input); ``max`` needs its inputs within half
+the encodable range, ``|x| < 2^(62 - F)``, so that ``x - y`` does not wrap.
 
 Only the dealer supplies binary triples. The two-party Paillier triple source
 does not: a binary triple there needs oblivious transfer or one Paillier
@@ -218,8 +219,13 @@ def relu(ss: SecretSharing, x: SharedTensor) -> SharedTensor:
 def maximum(ss: SecretSharing, x: SharedTensor, y: SharedTensor) -> SharedTensor:
     """Element-wise ``max(x, y)`` exactly: ``y + relu(x - y)`` (9 rounds).
 
-    The difference must not wrap: ``|x - y| < 2^63`` as ring integers, true for
-    any two values the fixed-point encoding accepts.
+    Exact when the difference does not wrap, ``|x - y| < 2^63`` as ring
+    integers: guaranteed for ``|x|, |y| < 2^62`` (values below ``2^(62 - F)``
+    with ``F`` fractional bits, ``2^46`` by default), i.e. half the range
+    :func:`~hecrypt.hybrid.ring.encode` accepts. Values in a network are far
+    smaller (a product of two of them must fit the ring before truncation); beyond
+    that half range the result is wrong, not an error, since nothing about
+    the shared values can be checked.
     """
     return y + relu(ss, x - y)
 
@@ -231,7 +237,8 @@ def max_pool2d(ss: SecretSharing, x: SharedTensor, pool_size: int | Sequence[int
     Steps: 1. gather each window's values (local); 2. per tree level, pair
     the candidates and keep ``max`` of each pair, all pairs of the level in one
     batched comparison; an odd candidate waits for the next level.
-    ``ceil(log2(ph * pw))`` levels of ``RELU_ROUNDS`` rounds.
+    ``ceil(log2(ph * pw))`` levels of ``RELU_ROUNDS`` rounds. Exact for
+    values of magnitude below ``2^(62 - F)`` (see :func:`maximum`).
 
     Leaks: nothing (which element of a window is largest stays hidden).
     """

@@ -73,6 +73,7 @@ def test_sign_of_every_ring_element(words: list[int]) -> None:
 
 
 big = float(np.nextafter(ring.encode_max(F), 0))  # the largest encodable magnitude
+HALF = float(np.nextafter(2.0 ** (62 - F), 0))  # the largest input magnitude of maximum()
 values = st.one_of(st.sampled_from([0.0, -0.0, 2.0**-F, -(2.0**-F), big, -big, 1.0, -1.0]),
                    st.floats(-big, big, allow_nan=False))
 
@@ -104,6 +105,10 @@ def test_max_pool_matches_numpy(n: int, h: int, w: int, c: int, pool: tuple[int,
     rng = np.random.default_rng(seed)
     x = np.round(rng.normal(size=(n, h, w, c)) * 100, 3)
     x[0, 0, 0, 0] = 0.0
+    # the largest magnitudes maximum() is exact for (its docstring): just below 2^(62 - F)
+    x.flat[-1] = -HALF
+    if x.size > 2:
+        x.flat[1] = HALF
     enc = ring.encode(x, F)
     strides = pool if stride is None else (stride, stride)
 
@@ -116,6 +121,26 @@ def test_max_pool_matches_numpy(n: int, h: int, w: int, c: int, pool: tuple[int,
     expected = win[:, ::strides[0], ::strides[1]].max(axis=(4, 5))
     np.testing.assert_array_equal(res["client"], expected)
     np.testing.assert_array_equal(res["server"], expected)
+
+
+half_words = st.one_of(st.sampled_from([0, 1, -1, 2**62 - 1, -(2**62 - 1), 2**61, -(2**61)]),
+                       st.integers(-(2**62 - 1), 2**62 - 1))
+
+
+@settings(max_examples=10, deadline=None)
+@given(st.lists(st.tuples(half_words, half_words), min_size=1, max_size=30))
+def test_maximum_is_exact_on_its_whole_domain(pairs: list[tuple[int, int]]) -> None:
+    """max(x, y) for every pair of ring integers with |x|, |y| < 2^62 (the stated domain)."""
+    x = np.array([p[0] for p in pairs], dtype=np.int64)
+    y = np.array([p[1] for p in pairs], dtype=np.int64)
+
+    def body(ss: SecretSharing) -> Any:
+        sx, sy = _split(ss, x.view(np.uint64)), _split(ss, y.view(np.uint64))
+        return ss.open_ring(comparison.maximum(ss, sx, sy))
+
+    res = run(body, comparison.relu_requests(x.shape))
+    np.testing.assert_array_equal(res["client"].view(np.int64), np.maximum(x, y))
+    np.testing.assert_array_equal(res["server"].view(np.int64), np.maximum(x, y))
 
 
 def test_exact_rounds_and_bytes_per_element() -> None:

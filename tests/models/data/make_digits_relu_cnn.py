@@ -16,7 +16,9 @@ declares it (NCHW)::
     Flatten -> Linear(64, 32) -> ReLU -> Dropout(0.1) -> Linear(32, 10)     # logits
 
 Data: ``load_digits()``, ``train_test_split(X, y, test_size=0.25,
-random_state=0)`` (the split every digits test in hecrypt uses); the 8x8
+random_state=0)``, unstratified (the split the tests and
+``scripts/bench_onnx_relu_cnn.py`` measure this network on; it differs from
+``hecrypt.models.digits_split()``, which stratifies); the 8x8
 images are fed as (N, 1, 8, 8) with their raw values 0..16 (training divides
 by 16 and the export folds that scaling into the first convolution's weights).
 """
