@@ -23,6 +23,13 @@ Softmax                   ``Activation("softmax")``, last node only
 Identity, Dropout         nothing (identity at inference)
 ========================  ===================================================
 
+Shapes computed from the data are folded when only the batch size is
+unknown: PyTorch's ``x.view(x.size(0), -1)`` exports as Shape -> Gather ->
+Unsqueeze -> Concat -> Reshape (or Shape with start/end -> Concat ->
+Reshape); such a subgraph evaluates to ``(batch, -1)`` at import, since every
+other dimension is fixed, and the Reshape becomes a ``Flatten``. Any other use
+of the batch size (arithmetic on it, a Reshape that moves it) is refused.
+
 Keras models converted by tf2onnx take channels-last images and transpose
 them to NCHW (and back before flattening): those two Transpose nodes are
 understood, and such a model is fed its NHWC images unchanged.
@@ -73,7 +80,12 @@ SUPPORTED_OPS = (
     "Dropout",
 )
 #: Ops evaluated on constants only (weights, shapes).
-_CONSTANT_OPS = ("Constant", "Identity", "Transpose", "Cast", "Reshape", "Unsqueeze", "Squeeze")
+_CONSTANT_OPS = ("Constant", "Identity", "Transpose", "Cast", "Reshape", "Unsqueeze", "Squeeze",
+                 "Shape", "Gather", "Concat")
+#: Constant ops that may carry the (unknown) batch size through a shape computation.
+_BATCH_OPS = ("Identity", "Gather", "Unsqueeze", "Squeeze", "Concat", "Cast")
+#: Stands for the batch size inside shape constants (no real dimension is negative but -1).
+_BATCH = -(2**62)
 
 _RELU = "Relu (exact in shares with the dealer)"
 _POLY = "Sigmoid or Relu, or an explicit polynomial via Activation(name, approx=...)"
@@ -89,7 +101,8 @@ _ALTERNATIVES = {
     "Sum": _CHAIN, "Concat": _CHAIN, "Split": _CHAIN,
     "Mul": _CHAIN + "; fold scalings into weights",
     "Sub": _CHAIN, "Div": _CHAIN, "Slice": _CHAIN, "Gather": _CHAIN,
-    "Shape": "a constant target shape (torch.flatten or nn.Flatten, not x.view(x.size(0), -1))",
+    "Shape": "a target shape that is constant or computed from the batch size only "
+             "(torch.flatten, nn.Flatten or x.view(x.size(0), -1))",
     "Pad": "the Conv node's own pads (0 or 'same')",
     "ConvTranspose": "Conv", "LSTM": "Conv and Gemm layers", "GRU": "Conv and Gemm layers",
     "RNN": "Conv and Gemm layers", "GlobalMaxPool": "GlobalAveragePool or MaxPool",
@@ -254,11 +267,14 @@ class _Importer:
         self.done = False
         readers: dict[str, list[str]] = {}
         for index, node in enumerate(self.graph.node):
+            if node.op_type == "Shape":
+                continue  # reads the shape, which is known, not the values
             for name in node.input:
                 if name:
                     readers.setdefault(name, []).append(f"{_node_name(node, index)} "
                                                         f"({node.op_type})")
         self.readers = readers
+        self.symbolic: set[str] = set()  # constants that hold the batch size (_BATCH)
 
     @staticmethod
     def _not_chain(why: str) -> UnsupportedModelError:
@@ -296,6 +312,9 @@ class _Importer:
             if not data:
                 self._constant(node, index)
                 continue
+            if node.op_type == "Shape":
+                self._data_shape(node, index, data)
+                continue
             if self.done:
                 raise _unsupported(node, index, "nothing may follow the final Softmax")
             if data != [self.current]:
@@ -321,10 +340,35 @@ class _Importer:
             )
         return self._build()
 
+    def _data_shape(self, node: Any, index: int, data: list[str]) -> None:
+        """Shape of the chain's tensor: its known dimensions after ``_BATCH``."""
+        if data != [self.current]:
+            raise self._not_chain(f"{_node_name(node, index)} (Shape) reads {data}, the chain "
+                                  f"is at {self.current!r}")
+        if node.output[0] == self.output:
+            raise _unsupported(node, index, "the data's shape as the graph's output")
+        dims = self.shape
+        if self.layout == "nhwc" and len(dims) == 3:
+            dims = (dims[1], dims[2], dims[0])
+        full = [_BATCH, *dims]
+        attrs = _attrs(self.onnx, node)
+        start, end = int(attrs.get("start", 0)), attrs.get("end")
+        value = np.array(full[start:None if end is None else int(end)], dtype=np.int64)
+        self.consts[node.output[0]] = value
+        if _BATCH in value:
+            self.symbolic.add(node.output[0])
+
     def _constant(self, node: Any, index: int) -> None:
         attrs = _attrs(self.onnx, node)
         args: list[Any] = [self.consts[name] if name else None for name in node.input]
         op = node.op_type
+        symbolic = any(name in self.symbolic for name in node.input)
+        if symbolic and (op not in _BATCH_OPS or (op == "Cast" and self.onnx.helper.
+                                                   tensor_dtype_to_np_dtype(attrs["to"])
+                                                   != np.int64)):
+            raise _unsupported(node, index, f"{op} of a value computed from the batch size; "
+                               "only Gather, Unsqueeze, Squeeze, Concat and Cast to int64 are "
+                               "folded")
         try:
             if op == "Constant":
                 if "value" not in attrs:
@@ -340,6 +384,14 @@ class _Importer:
                 target = [int(d) for d in args[1]]
                 target = [args[0].shape[i] if d == 0 else d for i, d in enumerate(target)]
                 value = args[0].reshape(target)
+            elif op == "Shape":
+                value = np.array(np.shape(args[0]), dtype=np.int64)
+            elif op == "Gather":
+                value = np.take(args[0], np.asarray(args[1], dtype=np.int64),
+                                axis=int(attrs.get("axis", 0)))
+            elif op == "Concat":
+                value = np.concatenate([np.atleast_1d(a) for a in args],
+                                       axis=int(attrs["axis"]))
             elif op in ("Unsqueeze", "Squeeze"):
                 axes = [int(a) for a in args[1]] if len(args) > 1 and args[1] is not None else []
                 if op == "Unsqueeze":
@@ -353,12 +405,14 @@ class _Importer:
                 f"constant {op} at {_node_name(node, index)} cannot be evaluated: {exc}"
             ) from exc
         self.consts[node.output[0]] = np.asarray(value)
+        if symbolic and _BATCH in self.consts[node.output[0]]:
+            self.symbolic.add(node.output[0])
 
     def _const(self, node: Any, position: int, index: int, what: str) -> np.ndarray:
         if position >= len(node.input) or not node.input[position]:
             raise ModelFormatError(f"{_node_name(node, index)} ({node.op_type}) lacks its {what}")
         name = node.input[position]
-        if name not in self.consts:
+        if name not in self.consts or name in self.symbolic:
             raise _unsupported(node, index, f"its {what} {name!r} is computed, not a constant")
         return _to_float(self.consts[name], f"{what} of {_node_name(node, index)}")
 
@@ -602,6 +656,11 @@ class _Importer:
             raise _unsupported(node, index, "Reshape to a computed shape")
         features = int(np.prod(self.shape))
         dims = [int(d) for d in np.asarray(target).ravel()]
+        if dims and dims[0] == _BATCH:  # x.view(x.size(0), ...): the batch stays first
+            dims[0] = 0
+        if _BATCH in dims:
+            raise _unsupported(node, index, "Reshape that moves the batch size away from the "
+                               "first axis")
         if len(dims) != 2 or not (dims[1] == features or (dims[1] == -1 and dims[0] in (0, 1))):
             raise _unsupported(node, index, f"Reshape to {dims}; only a flat (N, {features}) "
                                "vector is supported")

@@ -158,6 +158,49 @@ def test_flatten_then_dense_permutes_rows(onnx_kit: SimpleNamespace, rng: np.ran
     _agrees(onnx_kit, model, onnx_kit.rand(rng, 1 if flatten == "ReshapeN" else 3, 2, 6, 6))
 
 
+def _view_flatten(kit: SimpleNamespace, style: str, src: str, out: str) -> list[Any]:
+    """``out = src.view(src.size(0), -1)`` as PyTorch's exporters write it."""
+    h, nh = kit.helper, kit.numpy_helper
+
+    def const(name: str, value: Any) -> Any:
+        return h.make_node("Constant", [], [name], name=name,
+                           value=nh.from_array(np.array(value, dtype=np.int64), name))
+
+    if style == "legacy":  # TorchScript exporter: Shape -> Gather -> Unsqueeze -> Concat
+        return [h.make_node("Shape", [src], ["shp"], name="shape"), const("zero", 0),
+                h.make_node("Gather", ["shp", "zero"], ["n"], name="gather", axis=0),
+                const("axes", [0]), h.make_node("Unsqueeze", ["n", "axes"], ["n1"], name="unsq"),
+                const("minus1", [-1]),
+                h.make_node("Concat", ["n1", "minus1"], ["target"], name="concat", axis=0),
+                h.make_node("Reshape", [src, "target"], [out], name="view")]
+    # torch.export-based exporter: Shape with start/end (opset 15+), Cast, Concat
+    return [h.make_node("Shape", [src], ["n1"], name="shape", start=0, end=1),
+            h.make_node("Cast", ["n1"], ["n2"], name="cast", to=7), const("minus1", [-1]),
+            h.make_node("Concat", ["n2", "minus1"], ["target"], name="concat", axis=0),
+            h.make_node("Reshape", [src, "target"], [out], name="view")]
+
+
+@pytest.mark.parametrize("style", ["legacy", "dynamo"])
+def test_view_by_batch_size_is_folded_to_flatten(onnx_kit: SimpleNamespace,
+                                                 rng: np.random.Generator, style: str) -> None:
+    h = onnx_kit.helper
+    nodes = [_conv("c", "x", "a", pads=[1, 1, 1, 1]),
+             h.make_node("Relu", ["a"], ["r"], name="relu"),
+             h.make_node("MaxPool", ["r"], ["p"], name="pool", kernel_shape=[2, 2],
+                         strides=[2, 2]),
+             *_view_flatten(onnx_kit, style, "p", "f"),
+             h.make_node("Gemm", ["f", "w", "b"], ["y"], name="fc", transB=1)]
+    weights = {"c_w": onnx_kit.rand(rng, 3, 2, 3, 3), "c_b": onnx_kit.rand(rng, 3),
+               "w": onnx_kit.rand(rng, 5, 3 * 3 * 3), "b": onnx_kit.rand(rng, 5)}
+    model = onnx_kit.make_model(nodes, ("N", 2, 6, 6), "y", weights, opset=17)
+    imported = _agrees(onnx_kit, model, onnx_kit.rand(rng, 3, 2, 6, 6, scale=2.0))
+    assert [type(layer).__name__ for layer in imported.layers] == [
+        "Conv2D", "Activation", "MaxPooling2D", "Flatten", "Dense"]
+    one = onnx_kit.rand(rng, 1, 2, 6, 6)  # the batch size really is unknown at import
+    np.testing.assert_allclose(imported.predict(nchw_to_nhwc(one)), onnx_kit.run(model, one),
+                               **TOL)
+
+
 def test_identity_dropout_constants_and_softmax(onnx_kit: SimpleNamespace,
                                                 rng: np.random.Generator) -> None:
     h, nh = onnx_kit.helper, onnx_kit.numpy_helper
@@ -274,6 +317,11 @@ def _unsupported_cases(kit: SimpleNamespace) -> dict[str, tuple[Any, str]]:
         return kit.make_model([h.make_node(op, ["x"], ["y"], name="bad", **attrs)],
                               ("N", 4), "y")
 
+    def rank2(model: Any) -> Any:  # an output shape the ONNX checker accepts, (N, M)
+        for dim in ("N", "M") if model is not None else ():  # None: listing the names only
+            model.graph.output[0].type.tensor_type.shape.dim.add().dim_param = dim
+        return model
+
     return {
         "tanh": (one("Tanh"), "Sigmoid"),
         "leaky": (one("LeakyRelu"), "Relu"),
@@ -318,8 +366,25 @@ def _unsupported_cases(kit: SimpleNamespace) -> dict[str, tuple[Any, str]]:
             "axis=1"),
         "transA": (kit.make_model([h.make_node("Gemm", ["x", "w"], ["y"], name="bad", transA=1)],
                                   (3, 4), "y", {"w": kit.rand(r, 3, 3)}), "transA"),
-        "shape_op": (kit.make_model([h.make_node("Shape", ["x"], ["y"], name="bad")], ("N", 4),
-                                    "y"), "constant target shape"),
+        "shape_op": (kit.make_model([h.make_node("Shape", ["x"], ["s"], name="s"),
+                                     h.make_node("Cast", ["s"], ["y"], name="bad", to=1)],
+                                    ("N", 4), "y"), "batch size"),
+        "batch_arithmetic": (kit.make_model(
+            [h.make_node("Shape", ["x"], ["s"], name="s", start=0, end=1),
+             h.make_node("Mul", ["s", "two"], ["d"], name="bad"),
+             h.make_node("Concat", ["d", "m1"], ["t"], name="cat", axis=0),
+             h.make_node("Reshape", ["x", "t"], ["y"], name="view")], ("N", 4), "y",
+            {"two": np.array([2], dtype=np.int64), "m1": np.array([-1], dtype=np.int64)},
+            opset=17), "op Mul"),
+        "batch_moved": (rank2(kit.make_model(
+            [h.make_node("Shape", ["x"], ["s"], name="s", start=0, end=1),
+             h.make_node("Concat", ["m1", "s"], ["t"], name="cat", axis=0),
+             h.make_node("Reshape", ["x", "t"], ["y"], name="bad")], ("N", 2, 2, 2), "y",
+            {"m1": np.array([-1], dtype=np.int64)}, opset=17)), "moves the batch"),
+        "shape_elsewhere": (rank2(kit.make_model(
+            [h.make_node("Relu", ["x"], ["a"], name="r"),
+             h.make_node("Shape", ["x"], ["s"], name="bad"),
+             h.make_node("Reshape", ["a", "s"], ["y"], name="view")], ("N", 4), "y")), "chain"),
         "ceil_partial": (kit.make_model([h.make_node("MaxPool", ["x"], ["y"], name="bad",
                                                      kernel_shape=[2, 2], strides=[2, 2],
                                                      ceil_mode=1)], ("N", 2, 5, 5), "y"),
