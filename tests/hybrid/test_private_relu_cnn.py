@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnxruntime
@@ -12,6 +14,9 @@ from sklearn.model_selection import train_test_split
 
 from hecrypt.hybrid import private_predict
 from hecrypt.hybrid.inference import model_spec, network_error_bound, plan
+from hecrypt.hybrid.parties import client_program, server_program
+from hecrypt.hybrid.runner import run_parties
+from hecrypt.hybrid.triples import dealer_program
 from hecrypt.models import from_onnx
 
 MODEL = Path(__file__).parents[1] / "models" / "data" / "digits_relu_cnn.onnx"
@@ -56,3 +61,30 @@ def test_private_labels_equal_onnxruntime_on_the_digits_test_split() -> None:
     X, expected = _reference(None)
     res = private_predict(from_onnx(MODEL), X.reshape(-1, 8, 8, 1))
     assert np.mean(res.labels == expected.argmax(1)) >= 0.99
+
+
+def _client_batches(party: Any, batches: list[np.ndarray]) -> list[np.ndarray]:
+    return [client_program(party, chunk)["labels"] for chunk in batches]
+
+
+def _server_batches(party: Any, model: Any, count: int) -> None:
+    for _ in range(count):
+        server_program(party, model)
+
+
+def _dealer_batches(party: Any, count: int) -> None:
+    for _ in range(count):
+        dealer_program(party)
+
+
+def test_one_session_runs_several_batches() -> None:
+    """Long-lived parties (no process start-up per batch) run batch after batch."""
+    X, expected = _reference(10)
+    batches = [X[:4].reshape(-1, 8, 8, 1), X[4:].reshape(-1, 8, 8, 1)]
+    programs: dict[str, Any] = {
+        "client": functools.partial(_client_batches, batches=batches),
+        "server": functools.partial(_server_batches, model=from_onnx(MODEL), count=2),
+        "dealer": functools.partial(_dealer_batches, count=2),
+    }
+    out: dict[str, Any] = run_parties(programs)
+    np.testing.assert_array_equal(np.concatenate(out["client"]), expected.argmax(1))
