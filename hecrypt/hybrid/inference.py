@@ -350,7 +350,7 @@ def evaluate(
 # ----------------------------------------------------------------------- error bounds
 def _poly_eval_error(poly: Any, lo: float, hi: float, e_in: float, f: int) -> float:
     """Error of :meth:`SecretSharing.polynomial` on inputs in ``[lo, hi]`` known to ``e_in``."""
-    from hecrypt.hybrid.protocols import polynomial_plan
+    from hecrypt.hybrid.protocols import is_odd7, polynomial_plan
 
     ulp = 2.0**-f
     coeffs = np.asarray(poly.coeffs, dtype=np.float64)
@@ -364,6 +364,16 @@ def _poly_eval_error(poly: Any, lo: float, hi: float, e_in: float, f: int) -> fl
     # truncation adds 1 ulp.
     tmax = max(1.0, max(abs(lo), abs(hi)) / 2.0**k)
     fixed = 2.0**k * lipschitz * ulp + ulp
+    if is_odd7(poly):
+        # u = t^2, u^2, t^3 = t u, L = d5 t + d7 t^3, r = u^2 L (see SecretSharing.polynomial)
+        t2, t3, t4 = tmax**2, tmax**3, tmax**4
+        e_u = ulp
+        e_u2 = 2 * t2 * e_u + e_u * e_u + ulp
+        e_t3 = tmax * e_u + ulp
+        e_lin = abs(d[7]) * e_t3 + ulp / 2 * (tmax + t3) + ulp
+        lin_max = abs(d[5]) * tmax + abs(d[7]) * t3
+        e_r = e_u2 * lin_max + t4 * e_lin + e_u2 * e_lin + ulp
+        return lipschitz * e_in + fixed + abs(d[3]) * e_t3 + ulp / 2 * (tmax + t3) + e_r
     for j, c in enumerate(d):
         if j >= 1 and c != 0.0:
             fixed += abs(c) * (j - 1) * ulp * tmax ** (j - 1) + ulp / 2 * tmax**j

@@ -131,8 +131,11 @@ def test_polynomial_rounds_are_logarithmic() -> None:
     p9 = polynomial_plan(sigmoid_poly(degree=9))[2]
     assert len(p9) == 4
     assert polynomial_plan(square())[2] == [[(1, 1)]]
+    # an odd degree-7 polynomial: four products in three rounds (t^2; t^4, t^3; t^4 (d5 t + d7 t^3))
     assert [r.kind for r in polynomial_requests((2, 3), sigmoid_poly())] == [
-        "square", "mul", "square", "mul", "mul"]
+        "square", "square", "mul", "mul"]
+    assert [r.kind for r in polynomial_requests((2,), sigmoid_poly(degree=5))] == [
+        "square", "mul", "square", "mul"]
 
 
 def test_average_pooling() -> None:
