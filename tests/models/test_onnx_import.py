@@ -347,7 +347,7 @@ def _unsupported_cases(kit: SimpleNamespace) -> dict[str, tuple[Any, str]]:
                                           "bad_b": kit.rand(r, 2)}), "dilat"),
         "odd_pads": (kit.make_model([_conv("bad", "x", "y", pads=[2, 0, 0, 0])], ("N", 2, 7, 7),
                                     "y", {"bad_w": kit.rand(r, 2, 2, 3, 3),
-                                          "bad_b": kit.rand(r, 2)}), "same"),
+                                          "bad_b": kit.rand(r, 2)}), "padding=k//2"),
         "pool_pads": (kit.make_model([h.make_node("MaxPool", ["x"], ["y"], name="bad",
                                                   kernel_shape=[2, 2], pads=[1, 1, 1, 1])],
                                      ("N", 2, 6, 6), "y"), "padded pooling"),
