@@ -78,8 +78,6 @@ WEIGHT_FRAC_BITS = DEFAULT_FRAC_BITS
 URL_PREFIXES = ("http://", "https://")
 #: Batches larger than this show a progress bar (``progress="auto"`` on a terminal).
 PROGRESS_MIN_RECORDS = 2000
-#: Parts a batch is split into at least when progress is shown.
-PROGRESS_PARTS = 10
 
 
 @runtime_checkable
@@ -292,12 +290,15 @@ class ScoringClient:
             the private key).
         progress: ``"auto"`` (default): a text bar on stderr for batches of
             more than :data:`PROGRESS_MIN_RECORDS` records when stderr is a
-            terminal; a callable ``progress(done, total)`` is called with
-            records scored after each request; ``None`` shows nothing.
+            terminal (it follows the encryption of each request, then the
+            scored records); a callable ``progress(done, total)`` is called
+            with records scored after each request; ``None`` shows nothing.
+            Progress never changes what is sent: the requests are the same
+            whatever is displayed.
 
     A batch whose request would exceed the scorer's body limit (published by
-    the service) is split into several requests; a scorer that still answers
-    413 gets the batch in halves.
+    the service) is split into several requests, and only then; a scorer
+    that still answers 413 gets the batch in halves.
 
     Raises:
         InvalidKey: a public key without its private key.
@@ -449,15 +450,17 @@ class ScoringClient:
         packed = n > 1 and self._packing and info.weight_l1_bound is not None
         path = "single" if n == 1 else ("packed" if packed else "tensor")
         step = self._part_size(info, n, packed)
-        progress = self._progress_for(n, step)
+        progress, bar = self._progress_for(n)
         totals = [0, 0, 0, 0, 0.0, 0.0, 0.0, 0]
         parts: list[np.ndarray] = []
         queue = [(i, min(i + step, n)) for i in range(0, n, step)]
         done = 0
         while queue:
             lo, hi = queue.pop(0)
+            inner = None if bar is None else _encryption_progress(bar, done, hi - lo, n)
             try:
-                z, cost = self._score_part(x[lo:hi], info, packed if hi - lo > 1 else False)
+                z, cost = self._score_part(x[lo:hi], info, packed if hi - lo > 1 else False,
+                                           inner)
             except ProtocolError as exc:
                 if getattr(exc, "status", None) != 413 or hi - lo < 2:
                     raise
@@ -497,9 +500,6 @@ class ScoringClient:
             overhead = len(self._pk.to_bytes()) + 1024  # framing, key, header, bound
             chunks = max((limit - overhead) // per_chunk, 1)
             step = min(n, chunks * chunk)
-        if self._progress is not None and n > PROGRESS_MIN_RECORDS:
-            share = -(-n // PROGRESS_PARTS)
-            step = min(step, max(chunk, -(-share // chunk) * chunk))
         return max(step, 1)
 
     def _layout(self, info: ModelInfo) -> Any:
@@ -511,23 +511,28 @@ class ScoringClient:
             weight_frac_bits=WEIGHT_FRAC_BITS, terms=1,
         )
 
-    def _progress_for(self, n: int, step: int) -> Any:
+    def _progress_for(self, n: int) -> tuple[Any, Any]:
+        """``(per-request callback, the auto bar or None)``: what to report, if anything."""
         if self._progress is None:
-            return None
+            return None, None
         if callable(self._progress):
-            return self._progress
+            return self._progress, None
         import sys
 
         if n <= PROGRESS_MIN_RECORDS or not sys.stderr.isatty():
-            return None
+            return None, None
         from hecrypt.paillier.parallel import progress_bar
 
-        return progress_bar("scoring")
+        bar = progress_bar("scoring")
+        return bar, bar
 
     def _score_part(
-        self, x: np.ndarray, info: ModelInfo, packed: bool
+        self, x: np.ndarray, info: ModelInfo, packed: bool, progress: Any = None
     ) -> tuple[np.ndarray, list[float]]:
-        """Encrypt, score and decrypt one request's records; returns scores and costs."""
+        """Encrypt, score and decrypt one request's records; returns scores and costs.
+
+        ``progress(done, total)`` follows the encryption (batches of several records).
+        """
         n = x.shape[0]
         sk, pk, ex = self._sk, self._pk, self._executor
         t0 = time.perf_counter()
@@ -542,11 +547,12 @@ class ScoringClient:
             batch = sk.encrypt_packed(
                 x, frac_bits=self._frac_bits, value_bound=self._value_bound,
                 weight_bound=float(info.weight_l1_bound or 1.0), weight_frac_bits=WEIGHT_FRAC_BITS,
-                terms=1, executor=ex,
+                terms=1, executor=ex, progress=progress,
             )
         else:
             batch = sk.encrypt(
-                x, frac_bits=self._frac_bits, value_bound=self._value_bound, executor=ex
+                x, frac_bits=self._frac_bits, value_bound=self._value_bound, executor=ex,
+                progress=progress,
             )
         t1 = time.perf_counter()
         traffic = getattr(self._scorer, "traffic", None)
@@ -574,6 +580,20 @@ class ScoringClient:
             raise ProtocolError(
                 f"the scorer returned scores of shape {tuple(result.shape)}, expected {expected}"
             )
+
+
+def _encryption_progress(bar: Any, before: int, records: int, total: int) -> Any:
+    """A request's encryption progress as records on the whole batch's bar.
+
+    Stops one record short of the request's end: the bar reaches it (and
+    ends its line at the last request) once the request's scores are decrypted.
+    """
+
+    def update(done: int, count: int) -> None:
+        if count > 0:
+            bar(before + min(records * done // count, records - 1), total)
+
+    return update
 
 
 def _expected_shape(info: ModelInfo, n: int) -> tuple[int, ...]:

@@ -105,4 +105,52 @@ def test_auto_progress_draws_a_bar_on_a_terminal(
     np.testing.assert_allclose(client.predict(X), X @ COEF.T + INTERCEPT, atol=1e-6)
     err = capsys.readouterr().err
     assert "scoring [" in err and "120/120" in err and err.endswith("\n")
-    assert client.last_report is not None and client.last_report.requests >= 2
+    assert err.count("\n") == 1  # the bar ends its line once, at the end
+    # the bar follows the encryption: it was drawn before the whole batch was scored
+    assert err.count("\r") > 1
+    # ... and it does not change what is sent: one request, as without a bar
+    assert client.last_report is not None and client.last_report.requests == 1
+
+
+class CountingScorer(InProcessScorer):
+    """Records how many records each request carried."""
+
+    def __init__(self, model: Any, limit: int | None = None) -> None:
+        super().__init__(model)
+        self.records: list[int] = []
+        if limit is not None:
+            self.max_request_bytes = limit
+
+    def score(self, public_key: PublicKey, encrypted_batch: Any) -> Any:
+        self.records.append(int(encrypted_batch.shape[0]))
+        return super().score(public_key, encrypted_batch)
+
+
+@pytest.mark.parametrize("tty", [False, True])
+@pytest.mark.parametrize("limit", [None, 5_000])
+def test_progress_never_splits_a_batch(
+    model: models.LinearModel, keypair_1024: Keys, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str], tty: bool, limit: int | None,
+) -> None:
+    """Only the scorer's body limit splits a batch; the progress setting never does."""
+    import sys
+
+    pk, sk = keypair_1024
+    monkeypatch.setattr(scoring, "PROGRESS_MIN_RECORDS", 50)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: tty)
+    X = np.random.default_rng(6).normal(size=(120, 4))
+    seen: dict[str, list[int]] = {}
+    for name, progress in (("none", None), ("auto", "auto"),
+                           ("callable", lambda done, total: None)):
+        scorer = CountingScorer(model, limit)
+        client = hecrypt.ScoringClient(scorer, pk, sk, value_bound=8.0, progress=progress)
+        np.testing.assert_allclose(client.predict(X), X @ COEF.T + INTERCEPT, atol=1e-6)
+        assert client.last_report is not None
+        assert client.last_report.requests == len(scorer.records)
+        seen[name] = scorer.records
+    capsys.readouterr()
+    assert seen["auto"] == seen["none"] == seen["callable"]
+    if limit is None:
+        assert seen["none"] == [120]  # nothing to respect: one request
+    else:
+        assert len(seen["none"]) > 1 and sum(seen["none"]) == 120

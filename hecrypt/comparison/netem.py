@@ -138,9 +138,11 @@ class DelayProxy:
 
 def _child(name: str, program: Callable[[Any], Any], listen: bool, timeout: float,
            results: Any, control: Any) -> None:
+    from hecrypt.hybrid.processes import lead_process_group
     from hecrypt.hybrid.runner import run_program
     from hecrypt.hybrid.tcp import TcpEndpoint
 
+    lead_process_group()  # the parent ends this party's worker pool with it
     try:
         if listen:
             endpoint = TcpEndpoint(name, ("127.0.0.1", 0), timeout=timeout)
@@ -184,6 +186,8 @@ def run_two_parties_over(
     """
     import multiprocessing
 
+    from hecrypt.hybrid.processes import stop_processes
+
     names = list(programs)
     if len(names) != 2 or listener not in names:
         raise ProtocolError(f"need two parties one of which is {listener!r}, got {names!r}")
@@ -191,7 +195,8 @@ def run_two_parties_over(
     ctx = multiprocessing.get_context("spawn")
     results = ctx.Queue()
     controls = {n: ctx.Queue() for n in names}
-    # not daemonic: a party may start hecrypt's worker pool (daemons cannot have children)
+    # Its own launcher, not run_parties: the dialer must reach the listener through the
+    # proxy. Not daemonic, as in run_parties: a party may start hecrypt's worker pool.
     procs = {
         n: ctx.Process(target=_child, args=(n, programs[n], n == listener, timeout, results,
                                             controls[n]), daemon=False)
@@ -216,11 +221,7 @@ def run_two_parties_over(
                 if kind == "done":
                     done[name] = pickle.loads(payload)
     finally:
-        for p in procs.values():
-            p.join(timeout=5)
-            if p.is_alive():
-                p.terminate()
-                p.join(5)
+        stop_processes(list(procs.values()))
         for q in [results, *controls.values()]:
             q.close()
             q.join_thread()

@@ -203,28 +203,31 @@ def model_workload(model: Any, X: Any, *, name: str | None = None) -> Workload:
 
 
 def digits_workload(images: int = 1, *, offset: int = 0) -> Workload:
-    """The shipped digits CNN on ``images`` images of scikit-learn's digits test split.
+    """The shipped digits CNN on ``images`` images of its documented test split.
 
-    The images are taken from the end of the bundled data set (the last
-    images, which the shipped network's documented split keeps for testing),
-    starting ``offset`` images before the end.
+    The images are ``hecrypt.models.digits_split()[1][offset:offset + images]``:
+    scikit-learn's bundled digits split by a stratified, shuffled
+    ``train_test_split`` (450 test images, none of them seen in training).
 
     Raises:
         UnsupportedModelError: the shipped network is not available in this build.
+        ValueError: more images than the test split holds.
     """
     images = _check_positive(images, "images")
+    if isinstance(offset, bool) or not isinstance(offset, (int, np.integer)) or offset < 0:
+        raise ValueError(f"offset must be a non-negative integer, not {offset!r}")
     from hecrypt import models
 
     loader = getattr(models, "load_digits_cnn", None)
-    if loader is None:
+    splitter = getattr(models, "digits_split", None)
+    if loader is None or splitter is None:
         raise UnsupportedModelError("the shipped digits CNN is not available in this build")
-    from sklearn.datasets import load_digits
-
-    digits = load_digits()
-    data = np.asarray(digits.images, dtype=np.float64)
-    end = data.shape[0] - offset
-    if images > end:
-        raise ValueError(f"the digits data set has {data.shape[0]} images")
-    X = data[end - images:end]
-    params = {"task": "network", "input_shape": [8, 8], "model": "digits CNN"}
+    _, x_test, _, _ = splitter()
+    data = np.asarray(x_test, dtype=np.float64)
+    if offset + images > data.shape[0]:
+        raise ValueError(f"the digits test split has {data.shape[0]} images; asked for "
+                         f"{images} from image {int(offset)}")
+    X = data[offset:offset + images]
+    params = {"task": "network", "input_shape": [8, 8], "model": "digits CNN",
+              "split": "digits_split() test", "offset": int(offset)}
     return Workload(f"digits-cnn-{images}", loader(), X, params)

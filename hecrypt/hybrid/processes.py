@@ -13,13 +13,23 @@ inherited state, no copied randomness pools). The parent only coordinates:
    it from the abort frame and from the closed connections), gives them the
    timeout to finish, then terminates whatever is left. A child that dies
    without reporting is named as the failed party.
+
+The children are *not* daemonic: a party program may start worker processes
+of its own (hecrypt's process pool, used for any Paillier batch of
+:data:`~hecrypt.paillier.parallel.MIN_PARALLEL_ITEMS` values or more), which
+a daemonic process may not. So that nothing outlives :func:`run_processes`,
+each child leads its own process group (POSIX) and the parent ends the
+whole group when the child is done or stopped: a party terminated while its
+workers run takes them with it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import pickle
 import queue
+import signal
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -28,7 +38,7 @@ from typing import Any
 from hecrypt.exceptions import ProtocolError
 from hecrypt.hybrid.runner import Outcome, describe, run_program
 
-__all__ = ["run_processes"]
+__all__ = ["run_processes", "lead_process_group", "stop_processes"]
 
 _POLL = 0.05
 
@@ -45,6 +55,8 @@ def _child(
     control: Any,
 ) -> None:
     from hecrypt.hybrid.tcp import TcpEndpoint
+
+    lead_process_group()
 
     def report(outcome: Outcome) -> None:
         try:
@@ -83,6 +95,16 @@ def _child(
     report(run_program(party, program))
 
 
+def lead_process_group() -> None:
+    """Make the calling child lead its own process group (POSIX; else nothing).
+
+    Its workers inherit the group, so :func:`stop_processes` ends them with it.
+    """
+    if hasattr(os, "setpgid"):
+        with contextlib.suppress(OSError):
+            os.setpgid(0, 0)
+
+
 def run_processes(
     programs: Mapping[str, Callable[[Any], Any]],
     *,
@@ -119,7 +141,7 @@ def run_processes(
             target=_child,
             args=(n, i, names, programs[n], tls_of[n], timeout, max_frame, results, controls[n]),
             name=f"hecrypt-party-{n}",
-            daemon=True,
+            daemon=False,  # a party may start worker processes (see the module docstring)
         )
         for i, n in enumerate(names)
     }
@@ -136,18 +158,40 @@ def run_processes(
             if n not in outcomes:
                 outcomes[n] = Outcome(n, False, cause="did not stop within the timeout after "
                                       "another party failed", derived=True, at=time.time())
-        for p in procs.values():
-            p.join(timeout=2.0)
-            if p.is_alive():
-                p.terminate()
-                p.join(timeout=2.0)
-            if p.is_alive():
-                p.kill()
-                p.join()
+        stop_processes(list(procs.values()))
         for q in [results, *controls.values()]:
             q.close()
             q.join_thread()
     return outcomes
+
+
+def _signal_group(pid: int | None, sig: int) -> None:
+    """Send ``sig`` to the process group a child leads (its workers), if any is left."""
+    if pid is None or not hasattr(os, "killpg"):
+        return
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, sig)
+
+
+def stop_processes(procs: list[Any]) -> None:
+    """Wait briefly for every child, then end it and its process group.
+
+    A child that has exited normally has shut its worker pool down; its
+    group is still signalled in case a worker was left behind. Linux does
+    not reuse a number that is still some group's id, so the group
+    signalled is the child's own.
+    """
+    for p in procs:
+        p.join(timeout=2.0)
+        if p.is_alive():
+            _signal_group(p.pid, signal.SIGTERM)
+            p.terminate()
+            p.join(timeout=2.0)
+        if p.is_alive():
+            p.kill()
+            p.join()
+    for p in procs:
+        _signal_group(p.pid, getattr(signal, "SIGKILL", signal.SIGTERM))
 
 
 def _collect(

@@ -368,3 +368,58 @@ def test_party_command_reports_failures() -> None:
     assert main(["party", "--job", "ping", "--role", "a", "--tls-cert", "x"]) == 2
     assert main(["party", "--job", "ping", "--role", "a", "--timeout", "0.3",
                  "--connect", "b=127.0.0.1:1"]) == 1
+
+
+# -- parties with worker processes of their own ----------------------------------------
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # a zombie still answers: read its state where /proc exists
+    stat = Path(f"/proc/{pid}/stat")
+    if stat.exists():
+        try:
+            return stat.read_text().split(") ", 1)[1][0] != "Z"
+        except (OSError, IndexError):
+            return False
+    return True
+
+
+def _gone(pids: list[int], within: float = 10.0) -> bool:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if not any(_alive(pid) for pid in pids):
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_party_processes_may_use_a_process_pool() -> None:
+    """A party's batch of MIN_PARALLEL_ITEMS encryptions runs on its own worker pool."""
+    out = run_parties({"a": programs.encrypts_with_the_pool, "b": programs.encrypts_with_the_pool},
+                      transport="tcp", timeout=60)
+    expected = float(sum(range(64)))
+    for name in "ab":
+        assert out[name]["total"] == out[name]["peer_total"] == expected
+        workers = out[name]["workers"]
+        assert workers and os.getpid() not in workers
+    # each party had its own pool, and none of it outlives run_parties
+    assert not set(out["a"]["workers"]) & set(out["b"]["workers"])
+    assert _gone(out["a"]["workers"] + out["b"]["workers"])
+
+
+def test_a_stuck_party_is_ended_with_its_workers(tmp_path: Path) -> None:
+    """A party that ignores the abort is terminated after the grace time, its pool too."""
+    record = tmp_path / "pids"
+    with pytest.raises(PartyFailedError, match="party 'b' failed: ValueError: failed on purpose"):
+        run_parties({"a": programs.pool_then_hangs,
+                     "b": functools.partial(programs.records_pids_then_raises, path=str(record))},
+                    transport="tcp", timeout=5)
+    pids = [int(v) for v in record.read_text().split()]
+    assert pids
+    assert _gone(pids), f"worker processes {pids} of the ended party are still running"
