@@ -1,8 +1,12 @@
 """Owner encryption speed and table memory for one table window.
 
-Run it once per window, alternating, since the window is read at import::
+Run it once per window, alternating (one process per run, so each holds the
+tables of one window only)::
 
-    for w in 12 8 12 8; do HECRYPT_OWNER_WINDOW=$w python scripts/bench_owner_window.py; done
+    for w in 12 8 12 8; do python scripts/bench_owner_window.py $w; done
+
+The window is the key's own setting (``PrivateKey.with_owner_window``); without
+an argument the process default is used (``HECRYPT_OWNER_WINDOW``, else 12).
 
 Prints the median time per value of ``PrivateKey.encrypt_batch`` (1,000
 values, 2048-bit key, 5 repeats after two warm-up batches) and the size of
@@ -12,6 +16,7 @@ this process's owner tables.
 from __future__ import annotations
 
 import statistics
+import sys
 import time
 
 import hecrypt
@@ -20,7 +25,8 @@ from hecrypt.paillier import randomness
 
 def main() -> None:
     """Measure and print one line."""
-    _, sk = hecrypt.generate_keypair(2048)
+    window = int(sys.argv[1]) if len(sys.argv) > 1 else None
+    _, sk = hecrypt.generate_keypair(2048, owner_window=window)
     values = [float(i) * 0.37 for i in range(1000)]
     sk.encrypt_batch(values)
     sk.encrypt_batch(values)
@@ -31,9 +37,9 @@ def main() -> None:
         times.append((time.perf_counter() - t0) / len(values))
     for _ in range(randomness.OWNER_TABLES_AFTER + 1):  # this process's own tables
         sk.encrypt(1.0)
-    tables = randomness.owner_sampler(sk.p, sk.q).nbytes
+    tables = randomness.owner_sampler(sk.p, sk.q, sk.owner_window).nbytes
     print(
-        f"window={randomness.OWNER_WINDOW} median_us={statistics.median(times) * 1e6:.0f} "
+        f"window={sk.owner_window} median_us={statistics.median(times) * 1e6:.0f} "
         f"min_us={min(times) * 1e6:.0f} tables_MiB={tables / 2**20:.0f}"
     )
 

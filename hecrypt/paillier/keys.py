@@ -537,9 +537,18 @@ class PrivateKey:
     """A Paillier private key: the primes ``p < q`` and CRT constants.
 
     Immutable; equal and hashed by its primes. ``repr`` never shows them.
+
+    Memory: once a process has encrypted more than
+    ``randomness.OWNER_TABLES_AFTER`` values with the key owner's path, it
+    holds two fixed-base tables for the key: about 204 MiB at 2048 bits with
+    the default window of 12 bits, in the calling process and in each worker
+    process of the default pool. ``owner_window=8``
+    (:data:`~hecrypt.paillier.randomness.LOW_MEMORY_OWNER_WINDOW`, or
+    :meth:`with_owner_window`) is the lower-memory setting: about 19 MiB per
+    process, at the speed given in docs/performance.md.
     """
 
-    __slots__ = ("_hp", "_hq", "_p", "_p_inv_q", "_pk", "_psq", "_q", "_qsq")
+    __slots__ = ("_hp", "_hq", "_p", "_p_inv_q", "_pk", "_psq", "_q", "_qsq", "_window")
 
     _pk: PublicKey
     _p: Any
@@ -549,17 +558,33 @@ class PrivateKey:
     _hp: Any
     _hq: Any
     _p_inv_q: Any
+    _window: int | None
 
-    def __init__(self, public_key: PublicKey, p: int, q: int) -> None:
+    def __init__(
+        self, public_key: PublicKey, p: int, q: int, *, owner_window: int | None = None
+    ) -> None:
         """Validate and build a private key from its primes.
+
+        Args:
+            public_key: the matching public key.
+            p, q: the prime factors of ``n`` (either order).
+            owner_window: window (bits, 4 to 16) of this key's owner
+                encryption tables; None (default) means
+                ``randomness.OWNER_WINDOW`` (12 unless ``HECRYPT_OWNER_WINDOW``
+                says otherwise). 8 is the lower-memory setting (about 19 MiB
+                per process at 2048 bits instead of about 204 MiB). A local
+                setting: not part of the key's files or its equality.
 
         Raises:
             InvalidKey: ``p * q != n``, equal or close factors (``|p - q|`` at
                 most ``2^(|n|/2 - 100)``), ``gcd(n, phi(n)) != 1``, or a factor
                 is not prime.
+            ParameterError: ``owner_window`` is not an integer from 4 to 16.
         """
         if not isinstance(public_key, PublicKey):
             raise InvalidKey("public_key must be a hecrypt PublicKey")
+        if owner_window is not None:
+            randomness.check_owner_window(owner_window)
         p, q = _as_int(p, "p"), _as_int(q, "q")
         if p > q:
             p, q = q, p
@@ -573,6 +598,7 @@ class PrivateKey:
         set_(self, "_hp", parallel._h(p, public_key._n))
         set_(self, "_hq", parallel._h(q, public_key._n))
         set_(self, "_p_inv_q", _gmp.invert(p, q))
+        set_(self, "_window", owner_window)
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError("PrivateKey is immutable")
@@ -605,7 +631,34 @@ class PrivateKey:
         return f"<PrivateKey for {self._pk.n_bits}-bit {self._pk.fingerprint}>"
 
     def __reduce__(self) -> Any:
-        return (_load_private, (int(self._pk._n), int(self._p), int(self._q)))
+        return (_load_private, (int(self._pk._n), int(self._p), int(self._q), self._window))
+
+    # ------------------------------------------------------------ owner tables
+    @property
+    def owner_window(self) -> int:
+        """Window (bits) of this key's owner encryption tables in this process."""
+        return randomness.OWNER_WINDOW if self._window is None else self._window
+
+    def with_owner_window(self, window: int | None) -> PrivateKey:
+        """The same key with owner encryption tables of ``window`` bits.
+
+        ``key.with_owner_window(8)`` is the lower-memory setting: the two
+        tables take about 19 MiB per process at 2048 bits instead of about
+        204 MiB (window 12, the default), at the speed measured in
+        docs/performance.md; 4 to 16 are accepted, None restores the default.
+        Only speed and memory change: the randomness has the same
+        distribution with every window.
+
+        Raises:
+            ParameterError: ``window`` is not None or an integer from 4 to 16.
+        """
+        if window is not None:
+            randomness.check_owner_window(window)
+        other = object.__new__(PrivateKey)
+        for name in PrivateKey.__slots__:
+            object.__setattr__(other, name, getattr(self, name))
+        object.__setattr__(other, "_window", window)
+        return other
 
     # ------------------------------------------------------------ encryption
     @overload
@@ -685,7 +738,7 @@ class PrivateKey:
                 progress(done + k, total)
 
         rest = parallel.map_chunks(
-            parallel.owner_encrypt_chunk, (self._p, self._q), ms[done:],
+            parallel.owner_window_encrypt_chunk, (self._p, self._q, self._window), ms[done:],
             executor=executor, progress=inner,
         )
         return head + rest
@@ -730,8 +783,8 @@ class PrivateKey:
         :mod:`hecrypt.paillier.randomness`): fixed-base tables mod ``p^2`` and
         ``q^2``, built in each process once it has drawn
         ``OWNER_TABLES_AFTER`` values, about 214 MB per 2048-bit key and per
-        process (worker processes included); set ``HECRYPT_OWNER_WINDOW=8``
-        for about 20 MB at some speed (docs/performance.md).
+        process (worker processes included); ``with_owner_window(8)`` is the
+        lower-memory setting, about 19 MiB (speed in docs/performance.md).
 
         The default executor is a local process pool that receives ``p`` and
         ``q``; pass another executor only if you trust it with the key.
@@ -749,7 +802,8 @@ class PrivateKey:
         draw from the pool first. Returns the pool size.
         """
         pool = _pool_for(self._pk._n)
-        pool.add(parallel.map_chunks(parallel.owner_sample_chunk, (self._p, self._q),
+        pool.add(parallel.map_chunks(parallel.owner_window_sample_chunk,
+                                     (self._p, self._q, self._window),
                                      [1] * count, executor=executor))
         return len(pool)
 
@@ -932,12 +986,15 @@ def _not_encrypted_message(x: Any) -> str:
     )
 
 
-def _load_private(n: int, p: int, q: int) -> PrivateKey:
-    return PrivateKey(_load_public(n), p, q)
+def _load_private(n: int, p: int, q: int, owner_window: int | None = None) -> PrivateKey:
+    return PrivateKey(_load_public(n), p, q, owner_window=owner_window)
 
 
 def generate_keypair(
-    n_bits: int = DEFAULT_KEY_BITS, *, insecure_small_keys: bool = False
+    n_bits: int = DEFAULT_KEY_BITS,
+    *,
+    insecure_small_keys: bool = False,
+    owner_window: int | None = None,
 ) -> tuple[PublicKey, PrivateKey]:
     """Generate a Paillier key pair with a modulus of exactly ``n_bits`` bits.
 
@@ -948,13 +1005,18 @@ def generate_keypair(
     Args:
         n_bits: 2048 (default), 3072 or 4096; any size from 2048 up works.
         insecure_small_keys: allow 1024 <= n_bits < 2048 (tests only).
+        owner_window: window (bits) of the private key's owner encryption
+            tables, see :class:`PrivateKey` (8: the lower-memory setting).
 
     Raises:
         InvalidKey: ``n_bits`` outside the policy.
+        ParameterError: ``owner_window`` is not an integer from 4 to 16.
     """
     if isinstance(n_bits, bool) or not isinstance(n_bits, numbers.Integral):
         raise InvalidKey("n_bits must be an integer")
     _check_size(int(n_bits), insecure_small_keys)
+    if owner_window is not None:
+        randomness.check_owner_window(owner_window)
     bits_p = int(n_bits) // 2
     bits_q = int(n_bits) - bits_p
     while True:
@@ -969,5 +1031,5 @@ def generate_keypair(
         ):
             break
     pk = _load_public(int(n))
-    return pk, PrivateKey(pk, p, q)
+    return pk, PrivateKey(pk, p, q, owner_window=owner_window)
 

@@ -101,7 +101,8 @@ class EncryptedNumber:
     (private addition) or a plain number, unary ``-``, ``*`` and ``/`` by a
     plain number (public multiplication), ``sum()``. With a numpy array or
     an ``EncryptedTensor`` the number broadcasts like a 0-d tensor and the
-    result is an ``EncryptedTensor``. Scales align exactly:
+    result is an ``EncryptedTensor``; with a ``PackedTensor`` it is added to
+    every record's slot (``+``/``-`` only, at most the tensor's scale). Scales align exactly:
     the lower-scale operand is multiplied by ``2^k``.
 
     Overflow is an error: every number carries a public bound on the

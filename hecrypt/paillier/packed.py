@@ -75,6 +75,7 @@ from hecrypt.encoding.bounds import _INT64_MAX, _check_int
 from hecrypt.encoding.packing import PackedSpec, PackingLayout, dot_spec, layout_for
 from hecrypt.exceptions import EncodingOverflowError, KeyMismatchError
 from hecrypt.paillier import parallel
+from hecrypt.paillier.number import EncryptedNumber
 
 if TYPE_CHECKING:
     from hecrypt.paillier.keys import PrivateKey, PublicKey
@@ -507,12 +508,43 @@ class PackedTensor:
             b = np.vectorize(lambda c: _gmp.invert(c, nsq), otypes=[object])(b)
         return self._like(np.asarray((self._c * b) % nsq, dtype=object), spec)
 
+    def _add_number(self, x: EncryptedNumber, sign: int) -> PackedTensor:
+        """``+ x`` for an encrypted number: ``x`` added to every slot of every column.
+
+        ``Enc(x)^K`` with ``K = sum_i 2^(i w)`` over the slots in use is an
+        encryption of ``x`` in each of them (packing is linear); ``x`` is
+        brought to this tensor's scale first (exact, ``x * 2^d``). Its public
+        bound is checked against the slot before computing.
+        """
+        pk = self._pk
+        if x.public_key is not pk and x.public_key != pk:
+            raise KeyMismatchError(
+                f"cannot add a number encrypted under {x.public_key.fingerprint} to a packed "
+                f"tensor under {pk.fingerprint}"
+            )
+        shift = self._scale - x.scale
+        if shift < 0:
+            raise ValueError(
+                f"an encrypted number at scale 2^{x.scale} cannot be added to a packed tensor "
+                f"at scale 2^{self._scale}: slots are not rescaled implicitly; encrypt it "
+                f"with frac_bits={self._scale}"
+            )
+        spec = self._spec
+        out_spec = PackedSpec(self.layout, spec.count, spec.add_constant(x.bound << shift).bound)
+        n, nsq = pk._n, pk._nsq
+        k = ((self.layout.pack([1] * spec.count) << shift) * sign) % n
+        term = _gmp.powmod(_gmp.mpz(x.ciphertext), k, nsq)
+        return self._like(np.asarray((self._c * term) % nsq, dtype=object), out_spec)
+
     def __add__(self, other: Any) -> Any:
         """``+ b``: a scalar or one bias per column added to every record's slot,
-        encoded at this tensor's scale; or another packed tensor (same key,
-        shape, layout and scale). Checked before computing."""
+        encoded at this tensor's scale; an :class:`EncryptedNumber` added to
+        every slot (broadcast, at most this tensor's scale); or another packed
+        tensor (same key, shape, layout and scale). Checked before computing."""
         if isinstance(other, PackedTensor):
             return self._add_packed(other, 1)
+        if isinstance(other, EncryptedNumber):
+            return self._add_number(other, 1)
         if isinstance(other, (numbers.Real, np.ndarray, list, tuple)) and not isinstance(
             other, bool
         ):
@@ -524,10 +556,20 @@ class PackedTensor:
     def __sub__(self, other: Any) -> Any:
         if isinstance(other, PackedTensor):
             return self._add_packed(other, -1)
+        if isinstance(other, EncryptedNumber):
+            return self._add_number(other, -1)
         if isinstance(other, (numbers.Real, np.ndarray, list, tuple)) and not isinstance(
             other, bool
         ):
             return self._add_plain(other, -1)
+        return NotImplemented
+
+    def __rsub__(self, other: Any) -> Any:
+        """``b - self``: the negation plus ``b`` (same operands as ``+``)."""
+        if isinstance(other, (numbers.Real, np.ndarray, list, tuple, EncryptedNumber)) and (
+            not isinstance(other, bool)
+        ):
+            return (-self) + other
         return NotImplemented
 
     def __neg__(self) -> PackedTensor:
@@ -671,9 +713,7 @@ def encrypt_owner(
     ms, spec, records, cols, scale = _prepare(
         pk, values, slots, frac_bits, value_bound, weight_bound, weight_frac_bits, terms
     )
-    cs = parallel.map_chunks(
-        parallel.owner_encrypt_chunk, (sk._p, sk._q), ms, executor=executor, progress=progress
-    )
+    cs = sk._encrypt_residues(ms, executor, progress)
     return PackedTensor._make(pk, _obj2d([cs[i : i + cols] for i in range(0, len(cs), cols)],
                                          cols),
                               spec, records, scale, weight_frac_bits, False, True)

@@ -397,7 +397,14 @@ def _finish(n: Any, nsq: Any, ms: Sequence[Any], rs: Sequence[Any]) -> list[Any]
 
 def owner_encrypt_chunk(p: Any, q: Any, ms: Sequence[Any]) -> list[Any]:
     """Encrypt residues ``ms`` (in ``[0, n)``) with the key owner's sampler."""
-    s = randomness.owner_sampler(p, q)
+    return owner_window_encrypt_chunk(p, q, None, ms)
+
+
+def owner_window_encrypt_chunk(
+    p: Any, q: Any, window: int | None, ms: Sequence[Any]
+) -> list[Any]:
+    """:func:`owner_encrypt_chunk` with tables of ``window`` bits (None: the default)."""
+    s = randomness.owner_sampler(p, q, window)
     return _finish(s.n, s.nsq, ms, s.sample_many(len(ms)))
 
 
@@ -409,7 +416,14 @@ def djn_encrypt_chunk(n: Any, exp_bits: int | None, ms: Sequence[Any]) -> list[A
 
 def owner_sample_chunk(p: Any, q: Any, counts: Sequence[int]) -> list[Any]:
     """Exact n-th residues, ``sum(counts)`` of them (for pools)."""
-    return randomness.owner_sampler(p, q).sample_many(sum(counts))
+    return owner_window_sample_chunk(p, q, None, counts)
+
+
+def owner_window_sample_chunk(
+    p: Any, q: Any, window: int | None, counts: Sequence[int]
+) -> list[Any]:
+    """:func:`owner_sample_chunk` with tables of ``window`` bits (None: the default)."""
+    return randomness.owner_sampler(p, q, window).sample_many(sum(counts))
 
 
 def djn_sample_chunk(n: Any, exp_bits: int | None, counts: Sequence[int]) -> list[Any]:
@@ -476,6 +490,8 @@ def _public_modulus(common: tuple[Any, ...]) -> Any:
 #: a plain list).
 _WIRE_FORMS: dict[Any, tuple[Callable[[tuple[Any, ...]], Any], str | None, str]] = {
     owner_encrypt_chunk: (_owner_modulus, "residue", "ciphertext"),
+    owner_window_encrypt_chunk: (_owner_modulus, "residue", "ciphertext"),
+    owner_window_sample_chunk: (_owner_modulus, None, "ciphertext"),
     djn_encrypt_chunk: (_public_modulus, "residue", "ciphertext"),
     owner_sample_chunk: (_owner_modulus, None, "ciphertext"),
     djn_sample_chunk: (_public_modulus, None, "ciphertext"),

@@ -41,9 +41,10 @@ security assumption:
 
 Memory: fixed-base tables hold ``ceil(e/w) * (2^w - 1)`` residues. At 2048
 bits, the key owner's two tables (w = 12, e = 1024, residues of 256 bytes)
-take about 214 MB (lower :data:`OWNER_WINDOW` to trade speed for memory:
-w = 8 takes 20 MB and is ~25% slower); the DJN table (w = 8, e = 1024,
-residues of 512 bytes) about 19 MB. Tables are built once a key has drawn :data:`OWNER_TABLES_AFTER`
+take about 214 MB (a smaller window trades speed for memory: w = 8 takes
+20 MB, see :func:`check_owner_window` and ``PrivateKey.with_owner_window``);
+the DJN table (w = 8, e = 1024, residues of 512 bytes) about 19 MB. Tables are
+built once a key has drawn :data:`OWNER_TABLES_AFTER`
 (key owner) or :data:`TABLES_AFTER` (DJN) values, so single encryptions stay
 cheap to start, and are cached for at most
 :data:`MAX_CACHED_KEYS` keys per process (least recently used is dropped).
@@ -69,10 +70,30 @@ __all__ = [
     "djn_sampler",
     "MAX_CACHED_KEYS",
     "OWNER_WINDOW",
+    "LOW_MEMORY_OWNER_WINDOW",
+    "check_owner_window",
     "DJN_WINDOW",
     "security_bits",
     "min_djn_exponent_bits",
 ]
+
+def check_owner_window(window: Any) -> int:
+    """Validate a window (bits) for the key owner's tables: an integer from 4 to 16.
+
+    Memory of the two tables of a key grows as ``2^w / w``; at 2048 bits,
+    ``w = 12`` (default) takes about 204 MiB per process and ``w = 8``
+    (:data:`LOW_MEMORY_OWNER_WINDOW`) about 19 MiB (docs/performance.md has
+    the speed of each).
+
+    Raises:
+        ParameterError: not an integer from 4 to 16.
+    """
+    if isinstance(window, bool) or not isinstance(window, int) or not 4 <= window <= 16:
+        raise ParameterError(
+            f"the owner table window must be an integer from 4 to 16 bits, not {window!r}"
+        )
+    return window
+
 
 def _owner_window_from_env() -> int:
     raw = os.environ.get("HECRYPT_OWNER_WINDOW", "12")
@@ -85,12 +106,16 @@ def _owner_window_from_env() -> int:
     return w
 
 
-#: Window (bits) of the key owner's fixed-base tables: 12 by default (about
-#: 214 MB per 2048-bit key and process, worker processes included); set the
-#: environment variable ``HECRYPT_OWNER_WINDOW`` (4 to 16) before hecrypt is
-#: imported to trade speed for memory (8: about 20 MB, see docs/performance.md).
-#: Worker processes inherit the environment, so they use the same window.
+#: Default window (bits) of the key owner's fixed-base tables: 12 (about
+#: 214 MB per 2048-bit key and process, worker processes included). One key
+#: chooses its own with ``PrivateKey.with_owner_window(w)`` or
+#: ``generate_keypair(owner_window=w)``; the environment variable
+#: ``HECRYPT_OWNER_WINDOW`` (4 to 16, read when hecrypt is imported) changes
+#: the default of a whole process (workers inherit it).
 OWNER_WINDOW = _owner_window_from_env()
+#: The lower-memory window: about 19 MiB of tables per 2048-bit key and
+#: process instead of about 204 MiB (speed in docs/performance.md).
+LOW_MEMORY_OWNER_WINDOW = 8
 #: Window (bits) of the DJN fixed-base table.
 DJN_WINDOW = 8
 #: Per-process bound on the number of keys whose tables are kept.
@@ -384,10 +409,15 @@ def _cached(key: tuple[Any, ...], factory: Callable[[], Any]) -> Any:
         return obj
 
 
-def owner_sampler(p: Any, q: Any) -> KeyOwnerSampler:
-    """The per-process cached :class:`KeyOwnerSampler` of a private key."""
+def owner_sampler(p: Any, q: Any, window: int | None = None) -> KeyOwnerSampler:
+    """The per-process cached :class:`KeyOwnerSampler` of a private key.
+
+    ``window`` (bits) of its tables; None means :data:`OWNER_WINDOW`. A key
+    used with two windows has two samplers (and, once built, two tables).
+    """
     p, q = (mpz(p), mpz(q)) if p < q else (mpz(q), mpz(p))
-    return _cached(("owner", p, q), lambda: KeyOwnerSampler(p, q))
+    w = OWNER_WINDOW if window is None else check_owner_window(window)
+    return _cached(("owner", p, q, w), lambda: KeyOwnerSampler(p, q, window=w))
 
 
 def djn_sampler(n: Any, exp_bits: int | None = None) -> DJNSampler:

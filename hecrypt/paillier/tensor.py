@@ -876,9 +876,7 @@ def encrypt_owner(
     ints, enc = bounds.encode_array(values, frac_bits, pk.max_int, value_bound=value_bound)
     n = pk._n
     ms = [_gmp.mpz(m) % n for m in ints.reshape(-1).tolist()]
-    cs = parallel.map_chunks(
-        parallel.owner_encrypt_chunk, (sk._p, sk._q), ms, executor=executor, progress=progress
-    )
+    cs = sk._encrypt_residues(ms, executor, progress)
     return _from_flat(pk, cs, ints.shape, enc)
 
 

@@ -171,3 +171,27 @@ def test_numbers_broadcast_against_arrays_and_tensors(keypair_1024: KeyPair) -> 
     assert (t + x).encoding.bound == t.encoding.bound + x.bound  # the number's bound is kept
     with pytest.raises(EncodingOverflowError):
         pk.encrypt(pk.max_int) * np.array([2, 3])
+
+
+def test_numbers_broadcast_against_packed_tensors(keypair_1024: KeyPair) -> None:
+    pk, sk = keypair_1024
+    records = np.arange(10.0).reshape(5, 2) - 4.0
+    packed = pk.encrypt_packed(records, value_bound=8.0, slots=3)  # two chunks, one padded
+    x = pk.encrypt(1.5, frac_bits=packed.scale)
+    np.testing.assert_allclose(sk.decrypt(packed + x), records + 1.5)
+    np.testing.assert_allclose(sk.decrypt(x + packed), records + 1.5)
+    np.testing.assert_allclose(sk.decrypt(packed - x), records - 1.5)
+    np.testing.assert_allclose(sk.decrypt(x - packed), 1.5 - records)
+    np.testing.assert_allclose(sk.decrypt(2.0 - packed), 2.0 - records)
+    scores = packed @ np.array([1.0, -2.0])  # scale of data plus weights
+    bias = pk.encrypt(-0.25)  # a lower scale than the scores' is aligned exactly
+    assert bias.scale < scores.scale
+    np.testing.assert_allclose(
+        sk.decrypt(scores + bias), records @ np.array([1.0, -2.0]) - 0.25, atol=1e-5
+    )
+    assert (packed + x).spec.bound == packed.spec.bound + x.bound
+    with pytest.raises(EncodingOverflowError):  # the number's bound exceeds a slot
+        wide = 2.0 ** (packed.layout.slot_limit.bit_length() - packed.scale)
+        packed + pk.encrypt(1.0, frac_bits=packed.scale, value_bound=wide)
+    with pytest.raises(ValueError, match=f"frac_bits={packed.scale}"):
+        packed + pk.encrypt(1.0)  # 32 fractional bits: a packed slot is not rescaled

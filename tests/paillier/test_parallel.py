@@ -316,7 +316,7 @@ def test_chunks_travel_as_fixed_width_blobs(keypair_1024: KeyPair, owner: bool) 
     assert sk.decrypt_batch(cts, executor=parallel.SerialExecutor()) == values
     sizes = []
     for fn, in_w, out_w, nonce, _common, payload in ex.sent:
-        assert fn is (parallel.owner_encrypt_chunk if owner else parallel.djn_encrypt_chunk)
+        assert fn is (parallel.owner_window_encrypt_chunk if owner else parallel.djn_encrypt_chunk)
         assert (in_w, out_w) == (width, 2 * width)
         assert isinstance(payload, bytes) and len(payload) % width == 0
         assert isinstance(nonce, bytes) and len(nonce) == 16
