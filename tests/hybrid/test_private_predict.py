@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from hecrypt.exceptions import InvalidFeatures, ProtocolError, UnsupportedModelError
+from hecrypt.hybrid.errorbound import statistical_error_bound
 from hecrypt.hybrid.inference import (
     linear_error_bound,
     model_spec,
@@ -137,8 +138,10 @@ def test_network_logits_within_the_documented_bound() -> None:
     X = np.random.default_rng(1).uniform(-1, 1, size=(12, 36))
     res = private_predict(net, X)
     logits = net.activations(X.reshape(12, 6, 6, 1))[-2]
-    err = np.max(np.abs(res.logits - logits))
-    assert err <= network_error_bound(net, X.reshape(12, 6, 6, 1))
+    err = np.abs(res.logits - logits)
+    tight = statistical_error_bound(net, X)
+    assert np.all(err <= tight)
+    assert np.max(tight) <= network_error_bound(net, X.reshape(12, 6, 6, 1))
     assert np.array_equal(res.labels, logits.argmax(axis=1))
     assert np.allclose(res.proba, net.predict(X), atol=1e-3)  # softmax on the client
     _check_report(res.report)
@@ -286,7 +289,9 @@ def test_shipped_digits_cnn_matches_the_plaintext_network_on_a_sample() -> None:
     res = private_predict(net, X)
     ref = net.predict(X)
     assert np.mean(res.labels == ref.argmax(axis=1)) >= 0.99
-    assert np.max(np.abs(res.logits - ref)) <= network_error_bound(net, X.reshape(-1, 8, 8, 1))
+    err = np.abs(res.logits - ref)
+    assert np.all(err <= statistical_error_bound(net, X))  # about 0.01; measured about 0.003
+    assert np.max(err) <= network_error_bound(net, X.reshape(-1, 8, 8, 1))
     # activations stay where truncation fails with probability <= 2^-28 per product
     acts = net.activations(X.reshape(-1, 8, 8, 1))
     assert max(float(np.max(np.abs(a))) for a in acts[1:-1]) < 8
@@ -310,3 +315,20 @@ def test_predict_job_with_a_linear_model_file_and_csv_records(
     assert np.array_equal(np.load(tmp_path / "out.npz")["labels"], res["client"]["labels"])
     with pytest.raises(ProtocolError, match="frac_bits must be an integer"):
         factory("server", {"model": str(tmp_path / "model.json"), "frac_bits": "x"})
+
+
+def test_error_bound_with_exact_relu_max_pooling_and_another_polynomial() -> None:
+    from hecrypt.hybrid.polynomials import fit
+
+    net = Sequential([
+        Conv2D(4, 3, strides=2, padding="same", input_shape=(8, 8, 1)), Activation("relu"),
+        MaxPooling2D(2), Flatten(), Dense(6),
+        Activation("sigmoid", approx=fit("sigmoid", 5, (-6, 6), name="s5")), Dense(4),
+    ], seed=5)
+    X = np.random.default_rng(4).uniform(-3, 3, size=(30, 64))
+    bound = statistical_error_bound(net, X)
+    res = private_predict(net, X)
+    assert np.all(np.abs(res.logits - net.predict(X)) <= bound)
+    assert np.max(bound) < 1e-3
+    with pytest.raises(ValueError, match="delta"):
+        statistical_error_bound(net, X, delta=0.0)
