@@ -487,8 +487,10 @@ def run_mode(model: Any, X: Any, *, mode: str, transport: str = "memory",
     """``private_predict`` for the ``hybrid`` and ``two-party`` modes.
 
     Args:
-        opts: ``timeout`` (seconds per receive, default 60), ``tls`` (tcp),
-            and those of :func:`programs`.
+        opts: ``timeout`` (seconds any receive may wait; default ``60 + 30 N``
+            for ``N`` records, since the offline phase makes every triple of
+            the batch between two messages), ``tls`` (tcp), and those of
+            :func:`programs`.
 
     Returns:
         A :class:`hecrypt.hybrid.parties.PredictionResult` (report keyed by
@@ -498,7 +500,7 @@ def run_mode(model: Any, X: Any, *, mode: str, transport: str = "memory",
     from hecrypt.hybrid.report import total_report
     from hecrypt.hybrid.runner import run_parties
 
-    timeout = float(opts.pop("timeout", 60.0))
+    timeout_opt = opts.pop("timeout", None)
     tls = opts.pop("tls", None)
     frac_bits = int(opts.get("frac_bits", ring.DEFAULT_FRAC_BITS))
     spec = model_spec(model, sigmoid=opts.get("sigmoid"),
@@ -506,6 +508,8 @@ def run_mode(model: Any, X: Any, *, mode: str, transport: str = "memory",
     refuse_spec_without_dealer(spec, mode)
     x = prepare_records(spec, X)
     ring.encode(x, frac_bits)  # refuse values the ring cannot carry before starting
+    # one offline message waits for every triple of the batch to be made
+    timeout = float(timeout_opt) if timeout_opt is not None else 60.0 + 30.0 * len(x)
     if transport == "memory":
         # start the worker pool before the party threads: with one thread it
         # forks, so scripts without a main guard work (see parallel._start_method)
