@@ -610,9 +610,7 @@ class PaillierPrivateKey:
             KeyMismatchError: it was encrypted under another key (a ValueError).
         """
         if not isinstance(encrypted_number, EncryptedNumber):
-            raise TypeError(
-                f"expected an EncryptedNumber, not {type(encrypted_number).__name__}"
-            )
+            raise TypeError(_foreign_number_message(encrypted_number))
         if encrypted_number.public_key != self._pk:
             raise KeyMismatchError("the number was encrypted under a different public key")
         cls = EncodedNumber if Encoding is None else Encoding
@@ -649,6 +647,25 @@ class PaillierPrivateKey:
 
         pk = self._pk.to_hecrypt(insecure_small_keys=insecure_small_keys)
         return PrivateKey(pk, int(self._p), int(self._q))
+
+
+def _foreign_number_message(x: Any) -> str:
+    """Why ``x`` is not a number of this module, and what to call instead."""
+    cls = type(x)
+    where = f"{cls.__module__}.{cls.__qualname__}"
+    if cls.__module__.split(".")[0] == "phe":
+        return (
+            f"a {where} from the phe package is not a hecrypt.compat.phe EncryptedNumber: "
+            "rebuild it with hecrypt.compat.phe.EncryptedNumber(public_key, "
+            "x.ciphertext(be_secure=False), x.exponent), or decrypt it with its phe key"
+        )
+    if cls.__module__.startswith("hecrypt.paillier"):
+        return (
+            f"a {where} (hecrypt's own API) is not a hecrypt.compat.phe EncryptedNumber: "
+            "decrypt it with a hecrypt PrivateKey (PaillierPrivateKey.to_hecrypt()), or "
+            "convert it with x.to_phe()"
+        )
+    return f"expected a hecrypt.compat.phe EncryptedNumber, not {where}"
 
 
 class PaillierPrivateKeyring(Mapping[PaillierPublicKey, PaillierPrivateKey]):

@@ -51,6 +51,30 @@ def _need(bound: int, max_int: int, what: str) -> int:
         )
     return bound
 
+def _refuse_foreign_number(other: Any) -> None:
+    """A phe (or phe-compatible) encrypted number is not silently treated as a scalar.
+
+    Raises:
+        TypeError: naming :meth:`EncryptedNumber.from_phe`.
+    """
+    cls = type(other)
+    module = cls.__module__
+    if cls.__name__ != "EncryptedNumber":
+        return
+    if module.split(".")[0] == "phe":
+        raise TypeError(
+            f"a {module}.EncryptedNumber is not a hecrypt EncryptedNumber: convert it with "
+            "hecrypt.EncryptedNumber.from_phe(x, public_key) and give it the public bound "
+            "you know with .with_bound(b) before combining them"
+        )
+    if module.startswith("hecrypt.compat"):
+        raise TypeError(
+            f"a {module}.EncryptedNumber (the phe-compatible API) does not mix with "
+            "hecrypt's own EncryptedNumber: compute with one API, or decrypt it with "
+            "its hecrypt.compat.phe private key"
+        )
+
+
 _MUL_HINT = (
     "Paillier cannot multiply two ciphertexts; use the secret-sharing "
     "multiplication of hecrypt.hybrid (Beaver triples) for ciphertext x ciphertext"
@@ -296,6 +320,7 @@ class EncryptedNumber:
     def __add__(self, other: Any) -> Any:
         if isinstance(other, np.ndarray):
             return self._broadcast() + other
+        _refuse_foreign_number(other)
         if type(other) is EncryptedNumber:
             pk = self._pk
             if other._pk is not pk and other._pk != pk:
@@ -337,6 +362,7 @@ class EncryptedNumber:
     def __sub__(self, other: Any) -> Any:
         if isinstance(other, np.ndarray):
             return self._broadcast() - other
+        _refuse_foreign_number(other)
         if isinstance(other, EncryptedNumber):
             return self + (-other)
         if not fixedpoint.is_real_scalar(other):
@@ -357,6 +383,7 @@ class EncryptedNumber:
             raise TypeError(_MUL_HINT)
         if isinstance(other, np.ndarray):
             return self._broadcast() * other
+        _refuse_foreign_number(other)
         if not fixedpoint.is_real_scalar(other):
             return NotImplemented
         pk = self._pk

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 import re
 import time
 
@@ -137,6 +138,28 @@ def test_decrypt_messages_name_the_alternative(keypair_1024: KeyPair) -> None:
     cpk = compat.PaillierPublicKey(pk.n)
     with pytest.raises(TypeError, match="phe-compatible"):
         sk.decrypt(cpk.encrypt(1))
+
+
+def test_mixing_phe_numbers_names_the_conversion(keypair_1024: KeyPair) -> None:
+    """The message users met was 'expected an EncryptedNumber, not EncryptedNumber'."""
+    import phe
+
+    from hecrypt.compat import phe as compat
+
+    pk, sk = keypair_1024
+    ppk, cpk = phe.PaillierPublicKey(pk.n), compat.PaillierPublicKey(pk.n)
+    csk = compat.PaillierPrivateKey.from_hecrypt(sk)
+    x = pk.encrypt(1)
+    for op in (operator.add, operator.sub, operator.mul):
+        with pytest.raises(TypeError, match=r"phe\.paillier\.EncryptedNumber.*from_phe"):
+            op(x, ppk.encrypt(2))
+        with pytest.raises(TypeError, match="phe-compatible API"):
+            op(x, cpk.encrypt(2))
+    with pytest.raises(TypeError, match=r"from the phe package.*ciphertext\(be_secure=False\)"):
+        csk.decrypt(ppk.encrypt(2))
+    with pytest.raises(TypeError, match=r"hecrypt's own API.*to_hecrypt\(\)"):
+        csk.decrypt(x)
+    assert sk.decrypt(EncryptedNumber.from_phe(ppk.encrypt(2), pk).with_bound(4) + x) == 3
 
 
 def test_encode_messages_name_the_alternative(keypair_1024: KeyPair) -> None:
