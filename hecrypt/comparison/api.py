@@ -32,7 +32,7 @@ from hecrypt.comparison.results import (
     TechniqueResult,
     make_result,
 )
-from hecrypt.comparison.techniques import TECHNIQUES, Run, run_technique
+from hecrypt.comparison.techniques import TECHNIQUES, ClientKeys, Run, run_technique
 from hecrypt.comparison.workloads import Workload, linear_workload, model_workload
 
 __all__ = ["Comparison", "compare", "sweep", "check_projection", "SWEEP_PARAMS"]
@@ -189,11 +189,12 @@ def _check(comparison: Comparison, strict: bool) -> Comparison:
 def _run_all(jobs: list[tuple[Workload, int]], techniques: list[str], networks: list[Network],
              *, transport: str, timeout: float, value_bound: float | None,
              insecure_small_keys: bool, ss_options: dict[str, Any] | None,
-             progress: Progress | None, budget_s: float | None = None
-             ) -> list[TechniqueResult]:
+             progress: Progress | None, budget_s: float | None = None,
+             share_client_key: bool = True) -> list[TechniqueResult]:
     total = len(jobs) * len(techniques)
     done = 0
     out = []
+    keys = ClientKeys(insecure_small_keys) if share_client_key else None
     last_wall: dict[str, float] = {}
     for workload, bits in jobs:
         for tech in techniques:
@@ -206,7 +207,7 @@ def _run_all(jobs: list[tuple[Workload, int]], techniques: list[str], networks: 
                 run = run_technique(tech, workload, key_bits=bits, transport=transport,
                                     timeout=timeout, value_bound=value_bound,
                                     insecure_small_keys=insecure_small_keys,
-                                    ss_options=ss_options)
+                                    ss_options=ss_options, client_keys=keys)
                 if run.wall_s is not None:
                     last_wall[tech] = run.wall_s
             out.append(make_result(run, workload, networks, key_bits=bits, transport=transport))

@@ -8,7 +8,9 @@ Every ciphertext crosses the channel in its real serialized form.
 
 Protocol (one round trip, the textbook HE design)::
 
-    offline  1. client: generate a key pair
+    offline  1. client: generate a key pair (or use the one it has: within
+                one comparison ``he`` and ``he-packed`` share one, see
+                :class:`hecrypt.comparison.techniques.ClientKeys`)
              2. client -> server: public key
              3. server -> client: the model's public description (no weights)
     online   4. client: encrypt the records
@@ -85,10 +87,14 @@ def _start_workers() -> None:
 class _ChannelScorer:
     """The server as a :class:`hecrypt.ScoringClient` sees it: bytes over the party channel."""
 
-    def __init__(self, party: Any, info: Any, records: int) -> None:
+    def __init__(self, party: Any, info: Any, records: int,
+                 max_request_bytes: int | None = None) -> None:
         self._party = party
         self._info = info
         self._left = records
+        if max_request_bytes is not None:
+            # a body limit, as a scoring service publishes: the client splits to respect it
+            self.max_request_bytes = int(max_request_bytes)
 
     @property
     def info(self) -> Any:
@@ -116,12 +122,20 @@ def hecrypt_client(
     packed: bool,
     value_bound: float,
     insecure_small_keys: bool = False,
+    private_key: Any = None,
+    max_request_bytes: int | None = None,
 ) -> dict[str, Any]:
     """The client of ``he`` / ``he-packed`` (steps 1, 2, 4, 5, 8).
 
+    Args:
+        private_key: a key pair the client already has (then step 1 is
+            skipped: the caller states where the key came from).
+        max_request_bytes: a server body limit to respect (``None``: none):
+            the batch is then sent as several requests, each a round trip.
+
     Returns:
-        ``{"scores": (n, outputs) float64, "path": ...,
-        "ciphertexts_sent": ..., "ciphertexts_received": ...}``.
+        ``{"scores": (n, outputs) float64, "path": ..., "key": "generated" |
+        "given", "ciphertexts_sent": ..., "ciphertexts_received": ...}``.
     """
     from hecrypt.paillier.keys import generate_keypair
     from hecrypt.scoring import ScoringClient
@@ -129,22 +143,30 @@ def hecrypt_client(
     x = np.asarray(X, dtype=np.float64)
     with party.phase("offline"):
         _start_workers()
-        public_key, private_key = generate_keypair(
-            key_bits, insecure_small_keys=insecure_small_keys
-        )
+        if private_key is None:
+            public_key, private_key = generate_keypair(
+                key_bits, insecure_small_keys=insecure_small_keys
+            )
+            key = "generated"
+        else:
+            public_key, key = private_key.public_key, "given"
+            if public_key.n_bits != key_bits:
+                raise ProtocolError(f"the given key has {public_key.n_bits} bits, not {key_bits}")
         party.send(SERVER, public_key.to_bytes())
         description = party.recv(SERVER)
         info = _read_info(description)
     with party.phase("online"):
         client = ScoringClient(
-            _ChannelScorer(party, info, x.shape[0]), private_key=private_key, packing=packed,
-            value_bound=value_bound, progress=None,  # one request, not parts for a bar
+            _ChannelScorer(party, info, x.shape[0], max_request_bytes), private_key=private_key,
+            packing=packed,
+            value_bound=value_bound, progress=None,  # nothing to display
         )
         scores = np.asarray(client.decision_function(x), dtype=np.float64)
     last = client.last_report
     return {
         "scores": scores.reshape(x.shape[0], -1),
         "path": None if last is None else last.path,
+        "key": key,
         "requests": None if last is None else getattr(last, "requests", 1),
         "ciphertexts_sent": None if last is None else last.ciphertexts_sent,
         "ciphertexts_received": None if last is None else last.ciphertexts_received,
@@ -293,8 +315,13 @@ def phe_server(party: Any, *, model_json: str) -> dict[str, Any]:
 
 
 def programs(technique: str, *, model_json: str, X: np.ndarray, key_bits: int,
-             value_bound: float, insecure_small_keys: bool = False) -> dict[str, Any]:
+             value_bound: float, insecure_small_keys: bool = False,
+             private_key: Any = None) -> dict[str, Any]:
     """The two party programs of an HE-only technique, ready for ``run_parties``.
+
+    Args:
+        private_key: (``he``, ``he-packed``) the client's existing key pair;
+            ``None``: the client generates one in its offline phase.
 
     Raises:
         ValueError: not an HE-only technique.
@@ -304,6 +331,7 @@ def programs(technique: str, *, model_json: str, X: np.ndarray, key_bits: int,
             CLIENT: functools.partial(
                 hecrypt_client, X=X, key_bits=key_bits, packed=technique == "he-packed",
                 value_bound=value_bound, insecure_small_keys=insecure_small_keys,
+                private_key=private_key,
             ),
             SERVER: functools.partial(
                 hecrypt_server, model_json=model_json, insecure_small_keys=insecure_small_keys

@@ -54,6 +54,27 @@ def _fmt_agree(acc: dict[str, Any]) -> str:
     return "-" if agree is None else f"{agree * 100:.1f}%"
 
 
+def key_notes(results: Any) -> list[str]:
+    """Lines saying which results share a client key pair generated outside their figures."""
+    shared: dict[int, tuple[float, list[str]]] = {}
+    for r in results:
+        note = (r.details or {}).get("client_key") or {}
+        if note.get("shared"):
+            bits = int(note.get("key_bits", r.key_bits))
+            seconds, techs = shared.setdefault(bits, (float(note.get("generated_s", 0.0)), []))
+            if r.technique not in techs:
+                techs.append(r.technique)
+    if not shared:
+        return []
+    out = [""]
+    for bits, (seconds, techs) in sorted(shared.items()):
+        out.append(f"client key: {', '.join(techs)} share one {bits}-bit key pair per "
+                   f"comparison, generated once in {fmt_seconds(seconds)} (not in their "
+                   "offline figures); two-party and hybrid generate theirs in their offline "
+                   "phase, phe its own.")
+    return out
+
+
 def format_table(comparison: Any) -> str:
     """A readable table: per workload, per technique and party, then totals and projections."""
     nets = [n.name for n in comparison.networks]
@@ -107,6 +128,7 @@ def format_table(comparison: Any) -> str:
                     + [fmt_seconds(res.projected_s.get(n)) for n in nets]
                     + [_fmt_err(res.accuracy), _fmt_agree(res.accuracy) + verdict])
     flush()
+    lines.extend(key_notes(comparison.results))
     failures = [r for r in comparison.results if r.failed]
     if failures:
         lines.append("")
@@ -166,6 +188,7 @@ def format_markdown(comparison: Any) -> str:
             f"{t['offline_rounds']}+{t['online_rounds']} | "
             + " | ".join(fmt_seconds(res.projected_s.get(n)) for n in nets)
             + f" | {_fmt_err(res.accuracy)} | {_fmt_agree(res.accuracy)} |")
+    out.extend(key_notes(comparison.results))
     return "\n".join(out).lstrip("\n") + "\n"
 
 

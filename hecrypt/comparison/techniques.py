@@ -40,6 +40,7 @@ __all__ = [
     "SS_TECHNIQUES",
     "TECHNIQUE_TITLES",
     "Run",
+    "ClientKeys",
     "availability",
     "run_technique",
 ]
@@ -155,8 +156,38 @@ def _check_report(technique: str, parties: dict[str, Any]) -> dict[str, dict[str
     return out
 
 
+class ClientKeys:
+    """One hecrypt client key pair per key size, shared by ``he`` and ``he-packed``.
+
+    Within one comparison both HE techniques score with the same client key
+    pair, as one client scoring twice would: the pair is generated once,
+    outside the parties' clocks, and the time it took is reported in each
+    result's ``details["client_key"]`` (and under the table), not in their
+    offline figures. Without a cache each run generates its own key in its
+    client's offline phase, and the offline figures include it.
+    """
+
+    def __init__(self, insecure_small_keys: bool = False) -> None:
+        self.insecure_small_keys = insecure_small_keys
+        self._keys: dict[int, tuple[Any, float, list[str]]] = {}
+
+    def get(self, key_bits: int, technique: str) -> tuple[Any, dict[str, Any]]:
+        """The private key for ``key_bits`` and what to report about it."""
+        from hecrypt.paillier.keys import generate_keypair
+
+        if key_bits not in self._keys:
+            t0 = time.perf_counter()
+            _, sk = generate_keypair(key_bits, insecure_small_keys=self.insecure_small_keys)
+            self._keys[key_bits] = (sk, time.perf_counter() - t0, [])
+        sk, seconds, users = self._keys[key_bits]
+        users.append(technique)
+        return sk, {"shared": True, "key_bits": key_bits, "generated_s": seconds,
+                    "first_used_by": users[0], "in_offline_figures": False}
+
+
 def _run_he(technique: str, workload: Workload, *, key_bits: int, transport: str,
-            timeout: float, value_bound: float | None, insecure_small_keys: bool) -> Run:
+            timeout: float, value_bound: float | None, insecure_small_keys: bool,
+            client_keys: ClientKeys | None = None) -> Run:
     from hecrypt.comparison import he_parties
 
     run_parties = _runner()
@@ -165,9 +196,13 @@ def _run_he(technique: str, workload: Workload, *, key_bits: int, transport: str
         # the public bound a client would declare: a power of two above its data
         biggest = float(np.max(np.abs(workload.X))) if workload.X.size else 1.0
         bound = float(2.0 ** np.ceil(np.log2(max(biggest, 1.0) * 1.0000001)))
+    key_note: dict[str, Any] | None = None
+    private_key = None
+    if client_keys is not None and technique != "phe":
+        private_key, key_note = client_keys.get(key_bits, technique)
     programs = he_parties.programs(
         technique, model_json=workload.model.to_json(), X=workload.X, key_bits=key_bits,
-        value_bound=bound, insecure_small_keys=insecure_small_keys,
+        value_bound=bound, insecure_small_keys=insecure_small_keys, private_key=private_key,
     )
     reports: dict[str, dict[str, Any]] = {}
     t0 = time.perf_counter()
@@ -178,6 +213,7 @@ def _run_he(technique: str, workload: Workload, *, key_bits: int, transport: str
     details = {k: client.get(k) for k in ("path", "requests", "ciphertexts_sent",
                                           "ciphertexts_received")}
     details["value_bound"] = bound
+    details["client_key"] = key_note or {"shared": False, "in_offline_figures": True}
     return Run(technique, "ok", parties=_check_report(technique, parties),
                scores=np.asarray(client["scores"], dtype=np.float64), wall_s=wall,
                details=details)
@@ -215,8 +251,12 @@ def run_technique(
     value_bound: float | None = None,
     insecure_small_keys: bool = False,
     ss_options: dict[str, Any] | None = None,
+    client_keys: ClientKeys | None = None,
 ) -> Run:
     """Run ``technique`` on ``workload`` once and return what was measured.
+
+    ``client_keys``: a per-comparison :class:`ClientKeys` (``he`` and
+    ``he-packed`` then use its key pair instead of generating one each).
 
     A technique that cannot run here comes back with its status and reason;
     one that fails while running comes back as ``"error"`` with the error
@@ -234,7 +274,7 @@ def run_technique(
         if technique in HE_TECHNIQUES:
             return _run_he(technique, workload, key_bits=key_bits, transport=transport,
                            timeout=timeout, value_bound=value_bound,
-                           insecure_small_keys=insecure_small_keys)
+                           insecure_small_keys=insecure_small_keys, client_keys=client_keys)
         opts = dict(ss_options or {})
         if insecure_small_keys and technique != "dealer":
             opts["insecure_small_keys"] = True  # the dealer mode has no key

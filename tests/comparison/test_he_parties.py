@@ -103,3 +103,58 @@ def test_users_multiclass_model() -> None:
     for tech in ("he-packed", "phe"):
         r = cmp.result(tech)
         assert r.ok and r.workload["outputs"] == 3
+
+
+def test_he_and_he_packed_share_one_client_key_and_say_so(small_run: api.Comparison) -> None:
+    he, packed, phe = (small_run.result(t) for t in HE)
+    for r in (he, packed):
+        note = r.details["client_key"]
+        assert note["shared"] and not note["in_offline_figures"]
+        assert note["key_bits"] == 1024 and note["first_used_by"] == "he"
+        assert note["generated_s"] > 0
+    assert he.details["client_key"]["generated_s"] == packed.details["client_key"]["generated_s"]
+    assert phe.details["client_key"] == {"shared": False, "in_offline_figures": True}
+    for text in (small_run.table(), small_run.markdown()):
+        assert "client key: he, he-packed share one 1024-bit key pair" in text
+        assert "not in their offline figures" in text
+
+
+def test_without_a_shared_key_each_client_generates_its_own() -> None:
+    from hecrypt.comparison import techniques
+
+    w = linear_workload(3, 2, seed=4)
+    run = techniques.run_technique("he", w, **SMALL)
+    assert run.status == "ok" and run.details["client_key"]["in_offline_figures"]
+    keys = techniques.ClientKeys(insecure_small_keys=True)
+    first = techniques.run_technique("he", w, client_keys=keys, **SMALL)
+    second = techniques.run_technique("he-packed", w, client_keys=keys, **SMALL)
+    assert first.details["client_key"] == second.details["client_key"]
+    for r in (first, second):
+        np.testing.assert_allclose(r.scores, w.reference_scores(), atol=1e-6)
+
+
+@pytest.mark.parametrize("packed", [False, True])
+def test_the_server_serves_a_batch_split_into_several_requests(
+        packed: bool, keypair_1024) -> None:
+    """Under a body limit the client splits the batch; the server answers every part."""
+    import functools
+
+    from hecrypt.hybrid.runner import run_parties
+
+    w = linear_workload(5, 40, seed=7)
+    _, sk = keypair_1024
+    progs = {
+        he_parties.CLIENT: functools.partial(
+            he_parties.hecrypt_client, X=w.X, key_bits=1024, packed=packed, value_bound=8.0,
+            insecure_small_keys=True, private_key=sk,
+            max_request_bytes=3_000 if packed else 30_000),
+        he_parties.SERVER: functools.partial(
+            he_parties.hecrypt_server, model_json=w.model.to_json(), insecure_small_keys=True),
+    }
+    reports: dict = {}
+    out = run_parties(progs, timeout=60, reports=reports)
+    client, server = out[he_parties.CLIENT], out[he_parties.SERVER]
+    assert client["requests"] > 1 and server["requests"] == client["requests"]
+    np.testing.assert_allclose(client["scores"], w.reference_scores(), atol=1e-6)
+    # each request is one more round trip on the counters
+    assert reports[he_parties.CLIENT]["online_rounds"] == 2 * client["requests"]
