@@ -533,11 +533,12 @@ def _register() -> None:
         register_mode(name, functools.partial(run_mode, mode=name))
 
 
-def _job_client(party: Any, path: str, output: str | None, key_bits: int, sigma: int
-                ) -> dict[str, Any]:
+def _job_client(party: Any, path: str, output: str | None, key_bits: int, sigma: int,
+                insecure_small_keys: bool = False) -> dict[str, Any]:
     from hecrypt.hybrid.parties import load_records
 
-    out = client_program(party, load_records(path), key_bits=key_bits, sigma=sigma)
+    out = client_program(party, load_records(path), key_bits=key_bits, sigma=sigma,
+                         insecure_small_keys=insecure_small_keys)
     if output:
         np.savez(output, **{k: v for k, v in out.items() if v is not None})
     return out
@@ -549,7 +550,8 @@ def _job_factory(mode: str) -> Callable[[str, Mapping[str, Any]], Callable[[Any]
     Roles: ``client`` (``--input records.npy|.csv``, optional ``--output
     result.npz``, ``--option key_bits=2048``), ``server`` (``--model
     model.json|.npz``, optional ``--option frac_bits=16``); both take
-    ``--option sigma=40``.
+    ``--option sigma=40`` and, for tests only, ``--option insecure_small_keys=1``
+    (keys below 2048 bits).
     """
 
     def factory(role: str, options: Mapping[str, Any]) -> Callable[[Any], Any]:
@@ -559,21 +561,23 @@ def _job_factory(mode: str) -> Callable[[str, Mapping[str, Any]], Callable[[Any]
             sigma = int(options.get("sigma", pc.DEFAULT_SIGMA))
             key_bits = int(options.get("key_bits", DEFAULT_KEY_BITS))
             frac_bits = int(options.get("frac_bits", ring.DEFAULT_FRAC_BITS))
+            small = bool(int(options.get("insecure_small_keys", 0)))
         except ValueError:
-            raise ProtocolError("sigma, key_bits and frac_bits must be integers") from None
+            raise ProtocolError("sigma, key_bits, frac_bits and insecure_small_keys must be "
+                                "integers") from None
         if role == SERVER:
             path = options.get("model")
             if not path:
                 raise ProtocolError(f"the {mode} job's server needs --model (.json or .npz)")
             model = portable_model(load_model_file(str(path)))
             return functools.partial(server_program, model=model, mode=mode, sigma=sigma,
-                                     frac_bits=frac_bits)
+                                     frac_bits=frac_bits, insecure_small_keys=small)
         if role == CLIENT:
             path = options.get("input")
             if not path:
                 raise ProtocolError(f"the {mode} job's client needs --input (.npy or .csv)")
             return functools.partial(_job_client, path=str(path), output=options.get("output"),
-                                     key_bits=key_bits, sigma=sigma)
+                                     key_bits=key_bits, sigma=sigma, insecure_small_keys=small)
         raise ProtocolError(f"the {mode} job has roles client and server, not {role!r}")
 
     return factory

@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from hecrypt.exceptions import ProtocolError
 from hecrypt.hybrid import hybrid, private_predict
 from hecrypt.hybrid import paillier_cross as pc
 from hecrypt.hybrid.frames import FRAME_HEADER_SIZE
@@ -138,3 +139,45 @@ def test_shipped_digits_cnn_labels_equal_plaintext_on_a_sample(mode: str, images
     res = private_predict(net, X, mode=mode, **SMALL, timeout=120)
     np.testing.assert_array_equal(res.labels, net.predict(X).argmax(axis=1))
     np.testing.assert_allclose(res.logits, net.predict(X), atol=5e-3)
+
+
+def test_party_command_runs_the_hybrid_job_on_two_processes(tmp_path: Any) -> None:
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from hecrypt.hybrid.runner import get_job
+
+    net = _net(3)
+    net.save(tmp_path / "net.npz")
+    X = np.random.default_rng(4).uniform(0, 2, (2, 6, 6))
+    np.savetxt(tmp_path / "x.csv", X.reshape(2, -1), delimiter=",")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    cmd = [sys.executable, "-m", "hecrypt", "party", "--job", "predict-hybrid", "--timeout",
+           "60", "--option", "insecure_small_keys=1"]
+    server = subprocess.Popen(
+        [*cmd, "--role", "server", "--model", str(tmp_path / "net.npz"), "--listen",
+         "127.0.0.1:0", "--accept", "client"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        env=env, text=True)
+    try:
+        port = server.stderr.readline().rsplit(":", 1)[1].strip()  # type: ignore[union-attr]
+        client = subprocess.run(
+            [*cmd, "--role", "client", "--input", str(tmp_path / "x.csv"), "--option",
+             "key_bits=1024", "--connect", f"server=127.0.0.1:{port}"],
+            capture_output=True, env=env, text=True, timeout=120)
+        s_out, s_err = server.communicate(timeout=60)
+    finally:
+        if server.poll() is None:
+            server.kill()
+    assert client.returncode == 0, client.stderr
+    assert server.returncode == 0, s_err
+    result = json.loads(client.stdout)["result"]
+    ref = net.predict(X.reshape(2, 6, 6, 1))
+    assert result["labels"] == ref.argmax(axis=1).tolist()
+    np.testing.assert_allclose(result["logits"], ref, atol=2e-3)
+    assert json.loads(s_out)["result"]["batch"] == 2
+    with pytest.raises(ProtocolError, match="--input"):
+        get_job("predict-two-party")("client", {})
+    with pytest.raises(ProtocolError, match="roles client and server"):
+        get_job("predict-hybrid")("dealer", {"model": "x"})
