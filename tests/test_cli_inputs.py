@@ -87,6 +87,23 @@ def test_empty_zero_d_and_non_csv_inputs_fail_cleanly(
         assert not out.exists()
 
 
+@pytest.mark.parametrize("frac_bits", ["2147483647", "68719476736", "-1"])
+def test_huge_frac_bits_are_refused_before_encoding(
+    keys: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], frac_bits: str
+) -> None:
+    """2^31 fractional bits took 29 s and 1.7 GiB before anything was checked."""
+    src = tmp_path / "x.npy"
+    np.save(src, np.ones((3, 2)))
+    out = tmp_path / "o.hec"
+    for pack in ([], ["--no-pack"]):
+        code = main(["encrypt", str(src), "--public-key", str(keys.with_suffix(".pub")),
+                     "--frac-bits", frac_bits, "-o", str(out), *pack])
+        err = capsys.readouterr().err
+        assert code == 1 and "frac_bits" in err and "Traceback" not in err
+        assert len(err.strip().splitlines()) == 1
+        assert not out.exists()
+
+
 def test_key_files_of_the_wrong_kind_are_refused_by_name(
     keys: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

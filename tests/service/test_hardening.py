@@ -83,6 +83,13 @@ def test_json_integer_of_5000_digits_is_a_400(app: Any, keypair_1024: Keys) -> N
     assert status == 400 and "number" in detail(out)
 
 
+def test_a_json_response_with_a_huge_integer_is_a_protocol_error(keypair_1024: Keys) -> None:
+    """The client side parses server responses with the same rules."""
+    body = b'{"scores": ' + b"1" * 5000 + b', "kind": "tensor"}'
+    with pytest.raises(hecrypt.ProtocolError, match="number"):
+        wire.decode_scores_json(body, keypair_1024[0])
+
+
 def test_json_structure_is_checked_before_parsing(app: Any) -> None:
     import tracemalloc
 
