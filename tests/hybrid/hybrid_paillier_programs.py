@@ -48,3 +48,7 @@ def server(party: Any, fault: str) -> Any:
 def client(party: Any) -> Any:
     return hybrid.client_program(party, np.array([[1.0, -2.0, 3.0]]), key_bits=1024,
                                  insecure_small_keys=True)
+
+
+def server_ok(party: Any) -> Any:
+    return hybrid.server_program(party, small_model(), mode="hybrid", insecure_small_keys=True)

@@ -181,3 +181,25 @@ def test_party_command_runs_the_hybrid_job_on_two_processes(tmp_path: Any) -> No
         get_job("predict-two-party")("client", {})
     with pytest.raises(ProtocolError, match="roles client and server"):
         get_job("predict-hybrid")("dealer", {"model": "x"})
+
+
+def test_tcp_gives_the_memory_result_and_byte_counts() -> None:
+    import pathlib
+    import sys
+
+    from hecrypt.hybrid.runner import run_parties
+
+    sys.path.insert(0, str(pathlib.Path(__file__).parent))  # the spawned parties import it
+    import hybrid_paillier_programs as progs
+
+    runs = []
+    for transport in ("memory", "tcp"):
+        reports: dict[str, Any] = {}
+        out = run_parties({"client": progs.client, "server": progs.server_ok},
+                          transport=transport, timeout=30, reports=reports)
+        runs.append((out["client"], reports))
+    (mem, rm), (tcp, rt) = runs
+    np.testing.assert_allclose(tcp["logits"], mem["logits"], atol=1e-9)
+    for party in ("client", "server"):
+        for key in ("bytes_sent", "bytes_received", "offline_rounds", "online_rounds"):
+            assert rt[party][key] == rm[party][key], (party, key)
