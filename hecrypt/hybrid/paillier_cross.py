@@ -23,13 +23,14 @@ SecureML, Mohassel and Zhang, IEEE S&P 2017, section IV.A):
 
 1. The client encrypts its values, already shifted to the slot where the
    server's result will sit (``x * 2^(w*slot)``; for a matrix, one
-   ciphertext carries a column of ``X`` in consecutive slots, repeated at
-   a slot offset when the server packs several output columns together).
-   Encryption uses the key owner's exact CRT randomness.
-2. The server raises each ciphertext to its own plaintext values and
+   ciphertext carries a column of ``X`` in consecutive slots). Encryption
+   uses the key owner's exact CRT randomness.
+2. The server (for a ``lifted`` job after multiplying in its own share of
+   ``X`` as a plaintext) raises each ciphertext to its own values and
    multiplies the results (one multi-exponentiation per output
    ciphertext), so every output ciphertext holds several results in
-   fixed-width slots.
+   fixed-width slots; outputs of a matrix with few rows are joined by
+   Horner's rule (``c_0 * c_1^(2^(w u)) * ...``).
 3. The server adds, slot by slot, a statistical mask ``r`` uniform in
    ``[0, 2^(b + sigma))`` where ``2^b`` bounds the slot's value, and
    multiplies by ``s^n`` with ``s`` uniform in ``Z_n^*`` (circuit privacy,
