@@ -35,7 +35,7 @@ from hecrypt.comparison.results import (
 from hecrypt.comparison.techniques import TECHNIQUES, ClientKeys, Run, run_technique
 from hecrypt.comparison.workloads import Workload, linear_workload, model_workload
 
-__all__ = ["Comparison", "compare", "sweep", "check_projection", "SWEEP_PARAMS"]
+__all__ = ["Comparison", "compare", "sweep", "check_projection", "CHECKABLE", "SWEEP_PARAMS"]
 
 #: Parameters a sweep can vary.
 SWEEP_PARAMS = ("features", "batch", "key_bits")
@@ -232,6 +232,7 @@ def compare(
     insecure_small_keys: bool = False,
     ss_options: dict[str, Any] | None = None,
     progress: Progress | None = None,
+    share_client_key: bool = True,
 ) -> Comparison:
     """Run the same private prediction under each technique and measure it.
 
@@ -253,6 +254,10 @@ def compare(
         insecure_small_keys: allow keys below 2048 bits (tests only).
         ss_options: extra keyword arguments for the secret-sharing modes.
         progress: ``progress(done, total, what)``, called before each run.
+        share_client_key: ``he`` and ``he-packed`` use one client key pair
+            per key size, generated once (:class:`~hecrypt.comparison.techniques.ClientKeys`;
+            the output says so); ``False``: each generates its own in its
+            offline phase.
 
     Returns:
         A :class:`Comparison`.
@@ -273,7 +278,7 @@ def compare(
     results = _run_all([(w, key_bits) for w in workloads], chosen, nets, transport=transport,
                        timeout=timeout, value_bound=value_bound,
                        insecure_small_keys=insecure_small_keys, ss_options=ss_options,
-                       progress=progress)
+                       progress=progress, share_client_key=share_client_key)
     return _check(Comparison(machine, nets, results), strict)
 
 
@@ -326,6 +331,36 @@ def sweep(
     return _check(cmp, strict)
 
 
+#: Techniques :func:`check_projection` can run over the emulated network (two parties).
+CHECKABLE = ("he", "he-packed", "phe", "two-party", "hybrid")
+
+
+def _tcp_programs(workload: Workload, technique: str, *, key_bits: int, value_bound: Any,
+                  insecure_small_keys: bool) -> dict[str, Any]:
+    """The two party programs of ``technique``, picklable for processes."""
+    from hecrypt.comparison import he_parties
+
+    if technique in ("two-party", "hybrid"):
+        from hecrypt.hybrid import hybrid
+
+        opts = {"insecure_small_keys": True} if insecure_small_keys else {}
+        return hybrid.programs(workload.model, workload.X, technique, transport="tcp",
+                               key_bits=key_bits, **opts)
+    return he_parties.programs(
+        technique, model_json=workload.model.to_json(), X=workload.X, key_bits=key_bits,
+        value_bound=value_bound, insecure_small_keys=insecure_small_keys,
+    )
+
+
+def _client_scores(workload: Workload, output: dict[str, Any]) -> Any:
+    import numpy as np
+
+    for key in ("scores", "logits", "values"):
+        if output.get(key) is not None:
+            return np.asarray(output[key], dtype=np.float64).reshape(workload.batch, -1)
+    raise ComparisonError("the client returned no outputs over the emulated network")
+
+
 def check_projection(
     workload: Workload,
     technique: str,
@@ -345,31 +380,33 @@ def check_projection(
        (the offline phase of a fresh process also starts its worker pool,
        which the in-memory run may have started before).
 
-    Only the two-party HE techniques are checked this way (their party
-    programs are this package's own); the secret-sharing modes run inside
-    :func:`hecrypt.hybrid.private_predict`.
+    Every two-party technique is checked this way (:data:`CHECKABLE`): the
+    HE-only ones with this package's party programs, ``two-party`` and
+    ``hybrid`` with :func:`hecrypt.hybrid.hybrid.programs`. The dealer mode
+    has three parties and the proxy joins two, so it is not. Both runs
+    generate their client key in their offline phase (no shared key).
 
     Raises:
-        ValueError: a technique that is not HE-only.
+        ValueError: the dealer mode or an unknown technique.
         ComparisonError: a run failed or was inaccurate.
     """
-    from hecrypt.comparison import he_parties, netem
+    from hecrypt.comparison import netem
     from hecrypt.comparison.results import accuracy, tolerance
-    from hecrypt.comparison.techniques import HE_TECHNIQUES
 
-    if technique not in HE_TECHNIQUES:
-        raise ValueError(f"the projection check runs the HE-only techniques, not {technique!r}")
+    if technique not in CHECKABLE:
+        raise ValueError(f"the projection check runs the two-party techniques "
+                         f"({', '.join(CHECKABLE)}), not {technique!r}")
     net = network if isinstance(network, Network) else parse_network(network)
     mem = compare(workload, techniques=[technique], key_bits=key_bits, networks=[net],
-                  value_bound=value_bound, insecure_small_keys=insecure_small_keys)
+                  value_bound=value_bound, insecure_small_keys=insecure_small_keys,
+                  share_client_key=False)
     res = mem.results[0]
-    bound = res.details["value_bound"]
-    programs = he_parties.programs(
-        technique, model_json=workload.model.to_json(), X=workload.X, key_bits=key_bits,
-        value_bound=bound, insecure_small_keys=insecure_small_keys,
-    )
+    programs = _tcp_programs(workload, technique, key_bits=key_bits,
+                             value_bound=res.details.get("value_bound"),
+                             insecure_small_keys=insecure_small_keys)
     outputs, reports, measured = netem.run_two_parties_over(programs, net, timeout=timeout)
-    acc = accuracy(workload, outputs[he_parties.CLIENT]["scores"], tolerance(technique, workload))
+    acc = accuracy(workload, _client_scores(workload, outputs["client"]),
+                   tolerance(technique, workload))
     if not acc["ok"]:
         raise AccuracyCheckError(f"{technique} over the emulated network: {acc['problem']}")
     memory_wall = res.totals["offline_s"] + res.totals["online_s"]

@@ -103,8 +103,9 @@ def add_command(sub: Any) -> None:
     r.add_argument("--network", action="append", metavar="NAME|NAME=BW,LAT",
                    help="network to project onto; repeatable (default: lan and wan)")
     r.add_argument("--check-projection", metavar="NETWORK",
-                   help="also run each HE technique over TCP through a proxy that emulates "
-                        "NETWORK and report measured vs projected time")
+                   help="also run each two-party technique (not the dealer's three parties) "
+                        "over TCP through a proxy that emulates NETWORK and report measured "
+                        "vs projected time")
     r.add_argument("--timeout", type=float, default=600.0, help="per-message timeout, s")
     o = p.add_argument_group("output")
     g = o.add_mutually_exclusive_group()
@@ -145,12 +146,11 @@ def _workloads(args: argparse.Namespace) -> list[Any]:
 
 def _check_projection(cmp: Any, args: argparse.Namespace) -> None:
     from hecrypt.comparison import api, workloads
-    from hecrypt.comparison.techniques import HE_TECHNIQUES
 
     done = set()
     for res in cmp.results:
         key = (res.technique, res.workload["name"], res.key_bits)
-        if res.technique not in HE_TECHNIQUES or res.status != "ok" or key in done:
+        if res.technique not in api.CHECKABLE or res.status != "ok" or key in done:
             continue
         done.add(key)
         params = res.workload
