@@ -310,8 +310,9 @@ def private_predict(
     that makes Beaver triples (module docstring; docs/security.md).
 
     Args:
-        model: a :class:`hecrypt.models.Sequential` (channels-last,
-            polynomial activations) or :class:`hecrypt.models.LinearModel`.
+        model: a :class:`hecrypt.models.Sequential` (channels-last;
+            sigmoids as explicit polynomials, ReLU exact or as a polynomial)
+            or :class:`hecrypt.models.LinearModel`.
         X: the records: ``(N, *input_shape)`` or ``(N, prod(input_shape))``
             for a network (digits: ``(N, 8, 8)`` or ``(N, 64)``),
             ``(N, n_features)`` for a linear model.
@@ -329,7 +330,9 @@ def private_predict(
 
     Raises:
         UnsupportedModelError: a model or layer that cannot run in shares
-            (e.g. ReLU without ``approx``, max pooling).
+            (e.g. a sigmoid without ``approx``, softmax before the last
+            layer; exact ReLU and max pooling in a mode other than
+            ``"dealer"``).
         UnsupportedModeError: an unknown mode.
         InvalidFeatures: malformed records.
         EncodingOverflowError: records the ring cannot carry.
