@@ -26,10 +26,44 @@ Run: ``python scripts/bench_hybrid.py --triples 2400 --cnn 3 --accuracy 0``.
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from typing import Any
 
 import numpy as np
+
+
+def _descendants(pid: int) -> list[int]:
+    out = []
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return out
+    for tid in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/children") as fh:
+                kids = [int(v) for v in fh.read().split()]
+        except OSError:
+            continue
+        for kid in kids:
+            out.append(kid)
+            out.extend(_descendants(kid))
+    return out
+
+
+def cpu_seconds() -> float:
+    """CPU time (user + system) of this process and its live descendants (the
+    worker pool), from /proc; 0.0 where /proc is missing."""
+    ticks = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    total = 0
+    for pid in [os.getpid(), *_descendants(os.getpid())]:
+        try:
+            with open(f"/proc/{pid}/stat") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+        except (OSError, IndexError, ValueError):
+            continue
+    return total / ticks
 
 
 def _pair(client: Any, server: Any) -> tuple[Any, Any]:
@@ -150,20 +184,26 @@ def bench_cnn(k: int, key_bits: int) -> None:
 
     net, X = _digits()
     print(f"\n## Digits CNN, one image per call, {key_bits}-bit key, {k} images, in memory")
-    print("| mode | wall s/image | offline s | online s (max over parties) | MB/image | "
-          "rounds |")
-    print("|---|---:|---:|---:|---:|---:|")
+    print(f"Load average before: {os.getloadavg()[0]:.2f} (1 min)\n")
+    print("| mode | wall s/image | offline s | online s (max over parties) | CPU s/image "
+          "(all processes) | MB/image | rounds |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    from hecrypt.paillier import parallel
+
+    parallel.default_executor()  # the pool's start-up is not per image
     for mode in ("hybrid", "two-party", "dealer"):
         rows = []
         for i in range(k):
-            t = time.perf_counter()
+            c0, t = cpu_seconds(), time.perf_counter()
             res = private_predict(net, X[i : i + 1], mode=mode, key_bits=key_bits)
-            wall = time.perf_counter() - t
+            wall, cpu = time.perf_counter() - t, cpu_seconds() - c0
             tot = res.report["total"]
-            rows.append((wall, tot["offline_s"], tot["online_s"], tot["bytes_sent"] / 1e6,
+            rows.append((wall, tot["offline_s"], tot["online_s"], cpu, tot["bytes_sent"] / 1e6,
                          tot["rounds"]))
-        w, off, on, mb, rounds = (float(np.median([r[j] for r in rows])) for j in range(5))
-        print(f"| {mode} | {w:.2f} | {off:.2f} | {on:.2f} | {mb:.2f} | {rounds:.0f} |")
+        w, off, on, cpu, mb, rounds = (float(np.median([r[j] for r in rows])) for j in range(6))
+        print(f"| {mode} | {w:.2f} | {off:.2f} | {on:.2f} | {cpu:.1f} | {mb:.2f} | "
+              f"{rounds:.0f} |")
+    print(f"\nLoad average after: {os.getloadavg()[0]:.2f} (1 min)")
 
 
 def bench_accuracy(n: int, key_bits: int, batch: int, modes: list[str]) -> None:
