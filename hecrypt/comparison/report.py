@@ -82,6 +82,8 @@ def format_table(comparison: Any) -> str:
     m = comparison.machine
     lines.append(f"machine: {m.get('CPU', '?')}, {m.get('Cores', '?')}; "
                  f"hecrypt {m.get('hecrypt', '?')}, phe {m.get('phe', '?')}")
+    if m.get("Worker pool"):
+        lines.append(f"worker pool: {m['Worker pool']}")
     lines.append("networks: " + "; ".join(n.describe() for n in comparison.networks)
                  + "  (projected = offline + online, see docs/comparison.md)")
     head = ["technique", "party", "offline", "online", "sent", "received", "rounds"]

@@ -158,3 +158,15 @@ def test_the_server_serves_a_batch_split_into_several_requests(
     np.testing.assert_allclose(client["scores"], w.reference_scores(), atol=1e-6)
     # each request is one more round trip on the counters
     assert reports[he_parties.CLIENT]["online_rounds"] == 2 * client["requests"]
+
+
+def test_the_worker_pool_is_started_once_outside_every_technique(
+        small_run: api.Comparison) -> None:
+    from hecrypt.paillier import parallel
+
+    pool = small_run.machine["Worker pool"]
+    if parallel._workers() >= 2:
+        assert "started once before the techniques" in pool and "in no technique" in pool
+    else:
+        assert pool.startswith("none")
+    assert f"worker pool: {pool}" in small_run.table()
