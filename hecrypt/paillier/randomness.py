@@ -124,9 +124,14 @@ MAX_CACHED_KEYS = 4
 #: value is computed directly. The thresholds balance build cost against the
 #: direct cost at 2048 bits (owner: ~1.2 s build vs 3.2 ms per value; DJN:
 #: ~0.15 s build vs ~5 ms per value), so single encryptions start fast and
-#: large batches build the tables at once.
+#: large batches build the tables at once. The key owner builds small tables
+#: (window :data:`LOW_MEMORY_OWNER_WINDOW`, ~0.1 s) after
+#: :data:`OWNER_SMALL_TABLES_AFTER` draws, so that between the two thresholds
+#: it is not slower than the public path, and its full tables after
+#: :data:`OWNER_TABLES_AFTER` draws (the small ones are then dropped).
 OWNER_TABLES_AFTER = 256
 TABLES_AFTER = 32
+OWNER_SMALL_TABLES_AFTER = 32
 
 
 #: (modulus bits, security bits) from NIST SP 800-57 Part 1, table 2.
@@ -225,30 +230,60 @@ class KeyOwnerSampler:
         self.window = window
         self._lock = threading.Lock()
         self._tables: tuple[Any, Any] | None = None
+        self._bases: tuple[Any, Any] | None = None
         self._certified: bool | None = None
         self._uses = 0
 
-    def _build(self) -> None:
+    def _find_bases(self) -> None:
+        """Choose the table bases once (certified generators if possible); under the lock."""
+        if self._certified is not None:
+            return
+        gp = _find_generator(self.p, self.n)
+        gq = _find_generator(self.q, self.n) if gp is not None else None
+        certified = gp is not None and gq is not None
+        if not certified:
+            gp = _uncertified_base(self.p, self.n)
+            gq = _uncertified_base(self.q, self.n) if gp is not None else None
+        if gp is None or gq is None:  # only for a key with gcd(n, phi(n)) != 1
+            self._certified = False
+            return
+        self._bases = (gp, gq)
+        self._certified = certified
+
+    @property
+    def table_window(self) -> int:
+        """Window (bits) of the tables built so far; 0 before any."""
+        return self._tables[0].window if self._tables else 0
+
+    def _build(self, window: int | None = None) -> None:
+        """Build tables of ``window`` bits (default :attr:`window`) unless wider ones exist."""
+        w = self.window if window is None else window
         with self._lock:
-            if self._certified is not None:
+            self._find_bases()
+            if self._bases is None or self.table_window >= w:
                 return
-            gp = _find_generator(self.p, self.n)
-            gq = _find_generator(self.q, self.n) if gp is not None else None
-            certified = gp is not None and gq is not None
-            if not certified:
-                gp = _uncertified_base(self.p, self.n)
-                gq = _uncertified_base(self.q, self.n) if gp is not None else None
-            if gp is None or gq is None:  # only for a key with gcd(n, phi(n)) != 1
-                self._certified = False
-                return
-            tp = _gmp.FixedBaseTable(gp, self.psq, (self.p - 1).bit_length(), self.window)
-            tq = _gmp.FixedBaseTable(gq, self.qsq, (self.q - 1).bit_length(), self.window)
+            gp, gq = self._bases
+            tp = _gmp.FixedBaseTable(gp, self.psq, (self.p - 1).bit_length(), w)
+            tq = _gmp.FixedBaseTable(gq, self.qsq, (self.q - 1).bit_length(), w)
             self._tables = (tp, tq)
-            self._certified = certified
+
+    def _grow(self) -> None:
+        """Build the tables the number of draws so far calls for."""
+        if self._uses > OWNER_TABLES_AFTER:
+            target = self.window
+        elif self._uses > OWNER_SMALL_TABLES_AFTER:
+            target = min(self.window, LOW_MEMORY_OWNER_WINDOW)
+        else:
+            return
+        if self.table_window < target:
+            self._build(target)
 
     @property
     def certified(self) -> bool:
-        """Whether fixed generators were certified (the table path is then exact)."""
+        """Whether fixed generators were certified (the table path is then exact).
+
+        Asking builds the full tables if no table exists yet.
+        """
         if self._certified is None:
             self._build()
         return bool(self._certified)
@@ -270,8 +305,7 @@ class KeyOwnerSampler:
     def sample(self) -> Any:
         """One uniform n-th residue modulo n^2."""
         self._uses += 1
-        if self._certified is None and self._uses > OWNER_TABLES_AFTER:
-            self._build()
+        self._grow()
         if self._tables is not None:
             tp, tq = self._tables
             a = int(_gmp.random_below(self.p - 1))
@@ -288,8 +322,7 @@ class KeyOwnerSampler:
     def sample_many(self, count: int) -> list[Any]:
         """``count`` independent samples (batched through the tables)."""
         self._uses += count
-        if self._certified is None and self._uses > OWNER_TABLES_AFTER:
-            self._build()
+        self._grow()
         if self._tables is None:
             return [self._direct() for _ in range(count)]
         tp, tq = self._tables

@@ -98,23 +98,35 @@ def test_owner_generators_are_certified(keypair_1024: KeyPair) -> None:
 
 def test_owner_tables_after_threshold(keypair_1024: KeyPair) -> None:
     _, sk = keypair_1024
-    limit = randomness.OWNER_TABLES_AFTER
-    assert limit > 0
-    s = randomness.KeyOwnerSampler(sk.p, sk.q, window=4)
-    s.sample_many(limit - 1)
+    small, limit = randomness.OWNER_SMALL_TABLES_AFTER, randomness.OWNER_TABLES_AFTER
+    assert 0 < small < limit
+    low = randomness.LOW_MEMORY_OWNER_WINDOW
+    s = randomness.KeyOwnerSampler(sk.p, sk.q, window=low + 1)
+    s.sample_many(small - 1)
     s.sample()
     assert s._tables is None and s.nbytes == 0
     assert s._certified is None  # not even tried yet
-    s.sample()  # draw limit + 1 builds the tables
-    assert s._tables is not None
-    assert s.certified
-    tp, tq = s._tables
-    assert s.nbytes == tp.nbytes + tq.nbytes > 0
-    # a big first batch builds them at once
-    s2 = randomness.KeyOwnerSampler(sk.p, sk.q, window=4)
+    s.sample()  # draw small + 1 builds small tables, as the public path does at its threshold
+    assert s.table_window == low and s.certified
+    small_bytes = s.nbytes
+    assert_nth_residues(s.sample_many(limit - small - 1), sk.p, sk.q)
+    assert s.table_window == low
+    s.sample()  # draw limit + 1 builds the full tables and drops the small ones
+    assert s.table_window == low + 1
+    tp, tq = s._tables  # type: ignore[misc]
+    assert s.nbytes == tp.nbytes + tq.nbytes > small_bytes
+    assert_nth_residues([s.sample(), *s.sample_many(5)], sk.p, sk.q)
+    # a big first batch builds the full tables at once
+    s2 = randomness.KeyOwnerSampler(sk.p, sk.q, window=low + 1)
     out = s2.sample_many(limit + 1)
-    assert s2._tables is not None
+    assert s2.table_window == low + 1
     assert_nth_residues(out[:20], sk.p, sk.q)
+    # a window at most the small one is built once, at the first threshold
+    s3 = randomness.KeyOwnerSampler(sk.p, sk.q, window=4)
+    s3.sample_many(small + 1)
+    assert s3.table_window == 4
+    s3.sample_many(limit)
+    assert s3.table_window == 4
 
 
 def test_owner_sampler_uncertified(uncertified_keypair: KeyPair) -> None:
