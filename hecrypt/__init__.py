@@ -16,6 +16,7 @@ submodules documented as low-level.
 
 from __future__ import annotations
 
+from hecrypt.comparison import compare
 from hecrypt.exceptions import (
     EncodingOverflowError,
     HecryptError,
@@ -34,9 +35,6 @@ from hecrypt.paillier import (
 )
 from hecrypt.paillier.keyfiles import load_key
 from hecrypt.scoring import ScoringClient
-
-# last: the comparison sits on top of every other piece
-from hecrypt.comparison import compare  # noqa: E402  (documented in docs/comparison.md)
 
 __version__ = "0.1.0"
 
