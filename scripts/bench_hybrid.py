@@ -86,7 +86,7 @@ def bench_triples(count: int, key_bits: int) -> None:
     parallel.map_chunks(pc.client_encrypt_chunk, (sk._p, sk._q), [1] * 1200,
                         executor=parallel.default_executor())
 
-    def run(reqs: list[TripleRequest]) -> float:
+    def run(reqs: list[TripleRequest]) -> tuple[float, float]:
         def client(p: Any) -> None:
             src = PaillierTripleSource(p, "server", private_key=sk)
             src.setup()
@@ -100,20 +100,26 @@ def bench_triples(count: int, key_bits: int) -> None:
             src.prepare(reqs)
             return float(p.recv("client"))
 
-        return _pair(client, server)[1]
+        c0 = cpu_seconds()
+        wall = _pair(client, server)[1]
+        return wall, cpu_seconds() - c0
 
     print(f"## Paillier triples, {key_bits}-bit key, two in-memory parties on this machine")
-    print("| kind | shape | count | seconds | per second |")
-    print("|---|---|---:|---:|---:|")
+    print(f"Load average before: {os.getloadavg()[0]:.2f} (1 min)\n")
+    print("| kind | shape | count | seconds | per second | CPU s (all processes) | "
+          "per second on 2 free cores (count / (CPU s / 2)) |")
+    print("|---|---|---:|---:|---:|---:|---:|")
     for kind in ("mul", "square"):
         req = TripleRequest(kind, (count,), (count,) if kind == "mul" else None)
-        dt = run([req])
-        print(f"| {kind} | ({count},) | {count} | {dt:.2f} | {count / dt:.0f} |")
+        dt, cpu = run([req])
+        print(f"| {kind} | ({count},) | {count} | {dt:.2f} | {count / dt:.0f} | {cpu:.2f} | "
+              f"{2 * count / cpu:.0f} |")
     shapes = [TripleRequest("matmul", (1, 128), (128, 32)),
               TripleRequest("conv2d", (1, 8, 8, 4), (3, 3, 4, 8), ((1, 1), "same"))]
     for req in shapes:
-        dt = run([req])
-        print(f"| {req.kind} | {req.shape_a} x {req.shape_b} | 1 | {dt:.2f} | {1 / dt:.2f} |")
+        dt, cpu = run([req])
+        print(f"| {req.kind} | {req.shape_a} x {req.shape_b} | 1 | {dt:.2f} | {1 / dt:.2f} | "
+              f"{cpu:.2f} | {2 / cpu:.2f} |")
 
 
 def bench_direct(count: int, key_bits: int) -> None:
