@@ -362,25 +362,40 @@ def sweep(
     return _check(cmp, strict)
 
 
-#: Techniques :func:`check_projection` can run over the emulated network (two parties).
-CHECKABLE = ("he", "he-packed", "phe", "two-party", "hybrid")
+#: Techniques :func:`check_projection` can run over the emulated network (all of them).
+CHECKABLE = ("he", "he-packed", "phe", "dealer", "two-party", "hybrid")
 
 
 def _tcp_programs(workload: Workload, technique: str, *, key_bits: int, value_bound: Any,
                   insecure_small_keys: bool) -> dict[str, Any]:
-    """The two party programs of ``technique``, picklable for processes."""
+    """The party programs of ``technique``, picklable for processes, the dialed one first."""
     from hecrypt.comparison import he_parties
 
+    if technique == "dealer":
+        import functools
+
+        from hecrypt.hybrid import parties
+        from hecrypt.hybrid.inference import model_spec
+
+        x = parties.prepare_records(model_spec(workload.model), workload.X)
+        return {
+            parties.DEALER: parties.dealer_program,
+            parties.SERVER: functools.partial(parties.server_program,
+                                              model=parties.portable_model(workload.model)),
+            parties.CLIENT: functools.partial(parties.client_program, X=x),
+        }
     if technique in ("two-party", "hybrid"):
         from hecrypt.hybrid import hybrid
 
         opts = {"insecure_small_keys": True} if insecure_small_keys else {}
-        return hybrid.programs(workload.model, workload.X, technique, transport="tcp",
-                               key_bits=key_bits, **opts)
-    return he_parties.programs(
-        technique, model_json=workload.model.to_json(), X=workload.X, key_bits=key_bits,
-        value_bound=value_bound, insecure_small_keys=insecure_small_keys,
-    )
+        progs = hybrid.programs(workload.model, workload.X, technique, transport="tcp",
+                                key_bits=key_bits, **opts)
+    else:
+        progs = he_parties.programs(
+            technique, model_json=workload.model.to_json(), X=workload.X, key_bits=key_bits,
+            value_bound=value_bound, insecure_small_keys=insecure_small_keys,
+        )
+    return {"server": progs["server"], "client": progs["client"]}
 
 
 def _client_scores(workload: Workload, output: dict[str, Any]) -> Any:
@@ -411,22 +426,23 @@ def check_projection(
        (the offline phase of a fresh process also starts its worker pool,
        which the in-memory run may have started before).
 
-    Every two-party technique is checked this way (:data:`CHECKABLE`): the
-    HE-only ones with this package's party programs, ``two-party`` and
-    ``hybrid`` with :func:`hecrypt.hybrid.hybrid.programs`. The dealer mode
-    has three parties and the proxy joins two, so it is not. Both runs
-    generate their client key in their offline phase (no shared key).
+    Every technique is checked this way (:data:`CHECKABLE`): the HE-only
+    ones with this package's party programs, ``two-party`` and ``hybrid``
+    with :func:`hecrypt.hybrid.hybrid.programs`, ``dealer`` with the three
+    programs of :mod:`hecrypt.hybrid.parties` (every one of its three links
+    passes through its own proxy). Both runs generate their client key in
+    their offline phase (no shared key).
 
     Raises:
-        ValueError: the dealer mode or an unknown technique.
+        ValueError: an unknown technique.
         ComparisonError: a run failed or was inaccurate.
     """
     from hecrypt.comparison import netem
     from hecrypt.comparison.results import accuracy, tolerance
 
     if technique not in CHECKABLE:
-        raise ValueError(f"the projection check runs the two-party techniques "
-                         f"({', '.join(CHECKABLE)}), not {technique!r}")
+        raise ValueError(f"the projection check runs {', '.join(CHECKABLE)}, "
+                         f"not {technique!r}")
     net = network if isinstance(network, Network) else parse_network(network)
     mem = compare(workload, techniques=[technique], key_bits=key_bits, networks=[net],
                   value_bound=value_bound, insecure_small_keys=insecure_small_keys,
@@ -435,7 +451,7 @@ def check_projection(
     programs = _tcp_programs(workload, technique, key_bits=key_bits,
                              value_bound=res.details.get("value_bound"),
                              insecure_small_keys=insecure_small_keys)
-    outputs, reports, measured = netem.run_two_parties_over(programs, net, timeout=timeout)
+    outputs, reports, measured = netem.run_parties_over(programs, net, timeout=timeout)
     acc = accuracy(workload, _client_scores(workload, outputs["client"]),
                    tolerance(technique, workload))
     if not acc["ok"]:

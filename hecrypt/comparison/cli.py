@@ -103,9 +103,8 @@ def add_command(sub: Any) -> None:
     r.add_argument("--network", action="append", metavar="NAME|NAME=BW,LAT",
                    help="network to project onto; repeatable (default: lan and wan)")
     r.add_argument("--check-projection", metavar="NETWORK",
-                   help="also run each two-party technique (not the dealer's three parties) "
-                        "over TCP through a proxy that emulates NETWORK and report measured "
-                        "vs projected time")
+                   help="also run each technique over TCP, every link through a proxy that "
+                        "emulates NETWORK, and report measured vs projected time")
     r.add_argument("--timeout", type=float, default=600.0, help="per-message timeout, s")
     o = p.add_argument_group("output")
     g = o.add_mutually_exclusive_group()

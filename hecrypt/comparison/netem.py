@@ -37,7 +37,7 @@ from typing import Any
 from hecrypt.comparison.projection import Network
 from hecrypt.exceptions import ProtocolError
 
-__all__ = ["DelayProxy", "run_two_parties_over"]
+__all__ = ["DelayProxy", "run_parties_over", "run_two_parties_over"]
 
 _CHUNK = 1 << 16
 
@@ -136,23 +136,19 @@ class DelayProxy:
             await task
 
 
-def _child(name: str, program: Callable[[Any], Any], listen: bool, timeout: float,
-           results: Any, control: Any) -> None:
+def _child(name: str, program: Callable[[Any], Any], timeout: float, results: Any,
+           control: Any) -> None:
     from hecrypt.hybrid.processes import lead_process_group
     from hecrypt.hybrid.runner import run_program
     from hecrypt.hybrid.tcp import TcpEndpoint
 
     lead_process_group()  # the parent ends this party's worker pool with it
     try:
-        if listen:
-            endpoint = TcpEndpoint(name, ("127.0.0.1", 0), timeout=timeout)
-            results.put(("addr", name, endpoint.address))
-            peer = control.get(timeout=timeout)
-            party = endpoint.connect(accept=[peer])
-        else:
-            peer, address = control.get(timeout=timeout)
-            endpoint = TcpEndpoint(name, None, timeout=timeout)
-            party = endpoint.connect(dial={peer: tuple(address)})
+        endpoint = TcpEndpoint(name, ("127.0.0.1", 0), timeout=timeout)
+        results.put(("addr", name, endpoint.address))
+        accept, dial, order = control.get(timeout=timeout)
+        party = endpoint.connect(accept=accept, dial={k: tuple(v) for k, v in dial.items()},
+                                 order=order)
         outcome = run_program(party, program)
         results.put(("done", name, pickle.dumps((outcome.ok, outcome.result, outcome.report,
                                                  outcome.cause))))
@@ -160,25 +156,30 @@ def _child(name: str, program: Callable[[Any], Any], listen: bool, timeout: floa
         results.put(("done", name, pickle.dumps((False, None, None, repr(exc)))))
 
 
-def run_two_parties_over(
+def run_parties_over(
     programs: Mapping[str, Callable[[Any], Any]],
     network: Network,
     *,
-    listener: str = "server",
     timeout: float = 120.0,
 ) -> tuple[dict[str, Any], dict[str, dict[str, Any]], float]:
-    """Run two party programs as processes over TCP through a :class:`DelayProxy`.
+    """Run party programs as processes over TCP, every link through a :class:`DelayProxy`.
+
+    1. every party starts in its own process, listens on a loopback port and
+       reports it;
+    2. for each pair, the later party (in the order of ``programs``) dials
+       the earlier one through a proxy of its own that imposes ``network``
+       on that link (both directions);
+    3. each party runs its program; the parent collects results and counters.
 
     Args:
-        programs: exactly two party programs (picklable, as for ``run_parties``).
-        network: what the proxy imposes.
-        listener: the party that listens (the other dials it through the proxy).
+        programs: two or more party programs (picklable, as for ``run_parties``).
+        network: what every link's proxy imposes.
         timeout: per-message timeout and overall bound.
 
     Returns:
         ``(results, reports, wall_s)``: each program's result, each party's
         counters (:meth:`Party.report`), and the wall time from the moment
-        both were connected to the end of the last program, as measured by
+        all were connected to the end of the last program, as measured by
         the parties (max over parties of offline + online seconds).
 
     Raises:
@@ -189,45 +190,72 @@ def run_two_parties_over(
     from hecrypt.hybrid.processes import stop_processes
 
     names = list(programs)
-    if len(names) != 2 or listener not in names:
-        raise ProtocolError(f"need two parties one of which is {listener!r}, got {names!r}")
-    dialer = names[1] if names[0] == listener else names[0]
+    if len(names) < 2:
+        raise ProtocolError(f"need at least two parties, got {names!r}")
     ctx = multiprocessing.get_context("spawn")
     results = ctx.Queue()
     controls = {n: ctx.Queue() for n in names}
-    # Its own launcher, not run_parties: the dialer must reach the listener through the
-    # proxy. Not daemonic, as in run_parties: a party may start hecrypt's worker pool.
+    # Its own launcher, not run_parties: every link must pass through a proxy.
+    # Not daemonic, as in run_parties: a party may start hecrypt's worker pool.
     procs = {
-        n: ctx.Process(target=_child, args=(n, programs[n], n == listener, timeout, results,
-                                            controls[n]), daemon=False)
+        n: ctx.Process(target=_child, args=(n, programs[n], timeout, results, controls[n]),
+                       daemon=False)
         for n in names
     }
     done: dict[str, Any] = {}
+    addresses: dict[str, tuple[str, int]] = {}
     deadline = time.monotonic() + timeout * 2 + 30
-    try:
-        procs[listener].start()
-        kind, _, address = results.get(timeout=timeout)
-        if kind != "addr":
-            raise ProtocolError(f"{listener!r} did not start: {pickle.loads(address)[3]}")
-        with DelayProxy(tuple(address), network) as proxy:
-            controls[listener].put(dialer)
-            procs[dialer].start()
-            controls[dialer].put((listener, proxy.address))
-            while len(done) < 2:
+    with contextlib.ExitStack() as stack:
+        try:
+            for p in procs.values():
+                p.start()
+            while len(addresses) < len(names):
+                kind, name, payload = results.get(timeout=max(deadline - time.monotonic(), 0.1))
+                if kind != "addr":
+                    raise ProtocolError(f"{name!r} did not start: {pickle.loads(payload)[3]}")
+                addresses[name] = tuple(payload)
+            for i, n in enumerate(names):
+                dial = {}
+                for peer in names[:i]:
+                    proxy = stack.enter_context(DelayProxy(addresses[peer], network))
+                    dial[peer] = proxy.address
+                controls[n].put((names[i + 1:], dial, [m for m in names if m != n]))
+            while len(done) < len(names):
                 left = deadline - time.monotonic()
                 if left <= 0:
                     raise ProtocolError("the emulated-network run did not finish in time")
                 kind, name, payload = results.get(timeout=left)
                 if kind == "done":
                     done[name] = pickle.loads(payload)
-    finally:
-        stop_processes(list(procs.values()))
-        for q in [results, *controls.values()]:
-            q.close()
-            q.join_thread()
+        finally:
+            stop_processes(list(procs.values()))
+            for q in [results, *controls.values()]:
+                q.close()
+                q.join_thread()
     failed = {n: d[3] for n, d in done.items() if not d[0]}
     if failed:
         raise ProtocolError(f"emulated-network run failed: {failed}")
     reports = {n: done[n][2] for n in names}
     wall = max(float(r["offline_s"]) + float(r["online_s"]) for r in reports.values())
     return {n: done[n][1] for n in names}, reports, wall
+
+
+def run_two_parties_over(
+    programs: Mapping[str, Callable[[Any], Any]],
+    network: Network,
+    *,
+    listener: str = "server",
+    timeout: float = 120.0,
+) -> tuple[dict[str, Any], dict[str, dict[str, Any]], float]:
+    """:func:`run_parties_over` for two parties, ``listener`` being the one dialed.
+
+    Raises:
+        ProtocolError: not two parties including ``listener``, or as
+            :func:`run_parties_over`.
+    """
+    names = list(programs)
+    if len(names) != 2 or listener not in names:
+        raise ProtocolError(f"need two parties one of which is {listener!r}, got {names!r}")
+    ordered = {listener: programs[listener]}
+    ordered.update({n: programs[n] for n in names if n != listener})
+    return run_parties_over(ordered, network, timeout=timeout)

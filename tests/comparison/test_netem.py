@@ -107,9 +107,16 @@ def test_projection_check_runs_the_secret_sharing_modes_over_tcp(mode: str) -> N
     assert check["ratio"] == pytest.approx(check["measured_s"] / check["projected_s"])
 
 
-def test_projection_check_refuses_the_dealer() -> None:
+def test_projection_check_runs_the_dealer_over_three_delayed_links() -> None:
     from hecrypt.comparison import api
     from hecrypt.comparison.workloads import linear_workload
 
-    with pytest.raises(ValueError, match="two-party techniques"):
-        api.check_projection(linear_workload(3, 2), "dealer", "lan")
+    net = Network("emu", 50e6, 0.02)
+    check = api.check_projection(linear_workload(3, 2), "dealer", net, timeout=60)
+    assert set(check["tcp_parties"]) == {"client", "server", "dealer"}
+    assert check["tcp_bytes_sent"] == check["memory_bytes_sent"] > 0
+    assert check["tcp_rounds"] == check["memory_rounds"] > 2
+    # the dealer's links are delayed too: its offline rounds cross the proxy
+    assert check["measured_s"] >= check["tcp_rounds"] * 0.02 * 0.5
+    with pytest.raises(ValueError, match="not 'garbled'"):
+        api.check_projection(linear_workload(3, 2), "garbled", net)
