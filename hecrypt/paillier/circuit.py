@@ -32,8 +32,6 @@ of the ciphertexts).
 
 from __future__ import annotations
 
-import os
-import threading
 from collections.abc import Sequence
 from concurrent.futures import Executor
 from typing import TYPE_CHECKING, Any
@@ -59,19 +57,7 @@ __all__ = [
 #: is dropped first): the pools are the only per-key state of this module.
 MAX_POOLED_KEYS = 16
 
-_pools: dict[Any, randomness.RandomnessPool] = {}
-_lock = threading.Lock()
-
-
-def _forget_in_child() -> None:
-    """Pooled values are single-use: a forked child must not reuse its parent's."""
-    global _lock
-    _pools.clear()
-    _lock = threading.Lock()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_forget_in_child)
+_pools = randomness.PoolRegistry()
 
 
 def _modulus(public_key: PublicKey) -> Any:
@@ -114,14 +100,7 @@ parallel._WIRE_FORMS[rerandomize_chunk] = (parallel._public_modulus, "ciphertext
 
 
 def _pool_for(n: Any) -> randomness.RandomnessPool:
-    with _lock:
-        pool = _pools.pop(n, None)
-        if pool is None:
-            pool = randomness.RandomnessPool(lambda k: sample_chunk(n, [k]))
-        _pools[n] = pool  # most recently used last
-        while len(_pools) > MAX_POOLED_KEYS:
-            del _pools[next(iter(_pools))]
-        return pool
+    return _pools.pool_for(n, lambda k: sample_chunk(n, [k]), MAX_POOLED_KEYS)
 
 
 def precompute_circuit_private(
@@ -162,20 +141,8 @@ def circuit_private_pool_size(public_key: PublicKey) -> int:
 
 def clear_circuit_private_pool(public_key: PublicKey) -> None:
     """Drop ``public_key``'s circuit-private pool (unused values are discarded)."""
-    with _lock:
+    with _pools.lock:
         _pools.pop(_modulus(public_key), None)
-
-
-def _take(n: Any, count: int) -> list[Any]:
-    pool = _pools.get(n)
-    out: list[Any] = []
-    if pool is not None:
-        while len(out) < count:
-            r = pool.take()
-            if r is None:
-                break
-            out.append(r)
-    return out
 
 
 def rerandomize_for_key_holder(
@@ -217,7 +184,7 @@ def rerandomize_for_key_holder(
     n = _modulus(public_key)
     cs = [validate_ciphertext(public_key, c) for c in ciphertexts]
     nsq = public_key._nsq
-    pooled = _take(n, len(cs))
+    pooled = _pools.take(n, len(cs))
     out = [c * rn % nsq for c, rn in zip(cs, pooled)]
     rest = cs[len(pooled) :]
     if rest:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import numbers
 import os
-import threading
 from collections.abc import Sequence
 from concurrent.futures import Executor
 from typing import TYPE_CHECKING, Any, overload
@@ -42,19 +41,7 @@ MIN_INSECURE_KEY_BITS = 1024
 #: Largest modulus accepted when loading keys (bounds work on hostile input).
 MAX_KEY_BITS = 16384
 
-_pools: dict[Any, randomness.RandomnessPool] = {}
-_pools_lock = threading.Lock()
-
-
-def _forget_pools_in_child() -> None:
-    """A forked child must not reuse randomness its parent will also use."""
-    global _pools_lock
-    _pools.clear()
-    _pools_lock = threading.Lock()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_forget_pools_in_child)
+_pools = randomness.PoolRegistry()
 
 
 def _check_size(bits: int, insecure_small_keys: bool) -> None:
@@ -244,14 +231,7 @@ class PublicKey:
         return mpz(m) % self._n, scale, bound
 
     def _take_randomness(self, count: int) -> list[Any]:
-        pool = _pools.get(self._n)
-        out: list[Any] = []
-        if pool is not None:
-            while len(out) < count:
-                r = pool.take()
-                if r is None:
-                    break
-                out.append(r)
+        out = _pools.take(self._n, count)
         if len(out) < count:
             out.extend(randomness.djn_sampler(self._n).sample_many(count - len(out)))
         return out
@@ -422,14 +402,7 @@ class PublicKey:
     ) -> list[Any]:
         if exp_bits is not None:
             exp_bits = randomness.check_djn_exponent_bits(exp_bits, self.n_bits)
-        pool = _pools.get(self._n) if exp_bits is None else None
-        pooled: list[Any] = []
-        if pool is not None:
-            while len(pooled) < len(ms):
-                r = pool.take()
-                if r is None:
-                    break
-                pooled.append(r)
+        pooled = _pools.take(self._n, len(ms)) if exp_bits is None else []
         head = parallel._finish(self._n, self._nsq, ms[: len(pooled)], pooled)
         done, total = len(head), len(ms)
         inner: parallel.ProgressCallback | None = None
@@ -525,12 +498,7 @@ def _load_public(n: int) -> PublicKey:
 
 
 def _pool_for(n: Any) -> randomness.RandomnessPool:
-    with _pools_lock:
-        pool = _pools.get(n)
-        if pool is None:
-            pool = randomness.RandomnessPool(lambda k: randomness.djn_sampler(n).sample_many(k))
-            _pools[n] = pool
-        return pool
+    return _pools.pool_for(n, lambda k: randomness.djn_sampler(n).sample_many(k))
 
 
 class PrivateKey:
@@ -718,14 +686,7 @@ class PrivateKey:
     ) -> list[Any]:
         """Ciphertexts of residues: pooled randomness first, then the owner's sampler."""
         pk = self._pk
-        pool = _pools.get(pk._n)
-        pooled: list[Any] = []
-        if pool is not None:
-            while len(pooled) < len(ms):
-                r = pool.take()
-                if r is None:
-                    break
-                pooled.append(r)
+        pooled = _pools.take(pk._n, len(ms))
         head = parallel._finish(pk._n, pk._nsq, ms[: len(pooled)], pooled)
         done, total = len(head), len(ms)
         if done == total:

@@ -420,9 +420,62 @@ class RandomnessPool:
         except IndexError:
             return None
 
+    def take_many(self, count: int) -> list[Any]:
+        """Up to ``count`` values, fewer (or none) when the pool runs out."""
+        out: list[Any] = []
+        while len(out) < count:
+            r = self.take()
+            if r is None:
+                break
+            out.append(r)
+        return out
+
     def clear(self) -> None:
         """Drop every value not yet used."""
         self._values.clear()
+
+
+class PoolRegistry(dict[Any, RandomnessPool]):
+    """The randomness pools of a process, one per modulus ``n``.
+
+    A plain dict from ``n`` to :class:`RandomnessPool` with a lock for
+    creating pools. Pooled values are single-use, so a forked child starts
+    with an empty registry (and a fresh lock): it must not reuse randomness
+    its parent will also use.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lock = threading.Lock()
+        if hasattr(os, "register_at_fork"):
+            os.register_at_fork(after_in_child=self._forget_in_child)
+
+    def _forget_in_child(self) -> None:
+        self.clear()
+        self.lock = threading.Lock()
+
+    def pool_for(
+        self, n: Any, source: Callable[[int], list[Any]], max_keys: int | None = None
+    ) -> RandomnessPool:
+        """``n``'s pool, made with ``source`` if there is none yet.
+
+        ``n`` becomes the most recently used key; with ``max_keys`` the least
+        recently used pools beyond that many are dropped.
+        """
+        with self.lock:
+            pool = self.pop(n, None)
+            if pool is None:
+                pool = RandomnessPool(source)
+            self[n] = pool  # most recently used last
+            if max_keys is not None:
+                while len(self) > max_keys:
+                    del self[next(iter(self))]
+            return pool
+
+    def take(self, n: Any, count: int) -> list[Any]:
+        """Up to ``count`` pooled values for ``n`` (none when it has no pool)."""
+        pool = self.get(n)
+        return pool.take_many(count) if pool is not None else []
 
 
 _cache: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
