@@ -40,7 +40,8 @@ def test_crafted_private_key_is_refused_before_the_expensive_test(
     """A composite 'prime' fails a single Fermat test; the long test never runs."""
     p = _gmp.random_prime(1020)
     while True:  # an odd composite with no small factor and the right size
-        q = _gmp.mpz(hecrypt._gmp.random_below(_gmp.mpz(1) << 1028)) | (1 << 1027) | 1
+        # 1029 bits: with p >= 2^1019, n = p * q >= 2^2047 is never below the 2048-bit policy
+        q = _gmp.mpz(hecrypt._gmp.random_below(_gmp.mpz(1) << 1029)) | (1 << 1028) | 1
         if _gmp.small_prime_factor(q) is None and not _gmp.is_probable_prime(q):
             break
     pk = PublicKey(int(p * q))
