@@ -83,9 +83,10 @@ def test_projection_check_runs_the_same_protocol_over_tcp() -> None:
     assert check["tcp_rounds"] == check["memory_rounds"] == 4
     # four one-way hops of 30 ms cannot take less than 120 ms on the emulated network
     assert check["measured_s"] >= 4 * 0.03
-    # per phase: max over parties of (W_p + R_p * latency + ...) >= max W_p + min R_p * latency,
-    # and every party has at least one round in each of the two phases
-    assert check["projected_s"] >= check["memory_wall_s"] + 2 * 0.03
+    # per phase: max over parties of (W_p + R_p * latency + ...) >= max W_p + min R_p * latency;
+    # online every party has at least one round (offline the client only sends its key, so
+    # its offline figure may carry no latency when its own compute is the larger)
+    assert check["projected_s"] >= check["memory_wall_s"] + 0.03
     assert check["ratio"] == pytest.approx(check["measured_s"] / check["projected_s"])
 
 
