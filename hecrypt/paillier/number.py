@@ -318,9 +318,6 @@ class EncryptedNumber:
         return number_as_tensor(self)
 
     def __add__(self, other: Any) -> Any:
-        if isinstance(other, np.ndarray):
-            return self._broadcast() + other
-        _refuse_foreign_number(other)
         if type(other) is EncryptedNumber:
             pk = self._pk
             if other._pk is not pk and other._pk != pk:
@@ -329,15 +326,27 @@ class EncryptedNumber:
                     f"({pk.fingerprint} and {other._pk.fingerprint})"
                 )
             s1, s2 = self._scale, other._scale
+            if s1 == s2:  # the common case, kept to one bound check and one mulmod
+                bound = self._bound + other._bound
+                if bound > pk._max_int:
+                    _need(bound, pk._max_int, "the sum")
+                obj = object.__new__(EncryptedNumber)
+                obj._pk = pk
+                obj._c = self._c * other._c % pk._nsq
+                obj._scale = s1
+                obj._fresh = False
+                obj._bound = bound
+                return obj
             s = max(s1, s2)
             bound = _need(
                 (self._bound << (s - s1)) + (other._bound << (s - s2)), pk._max_int, "the sum"
             )
-            if s1 == s2:
-                return EncryptedNumber._make(pk, self._c * other._c % pk._nsq, s1, False, bound)
             return EncryptedNumber._make(
                 pk, self._rescaled(s) * other._rescaled(s) % pk._nsq, s, False, bound
             )
+        if isinstance(other, np.ndarray):
+            return self._broadcast() + other
+        _refuse_foreign_number(other)
         if isinstance(other, EncryptedNumber):
             return NotImplemented
         if not fixedpoint.is_real_scalar(other):
