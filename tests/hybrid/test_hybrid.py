@@ -48,7 +48,8 @@ def test_small_cnn_matches_the_plaintext_network(mode: str) -> None:
     assert rep["total"]["bytes_sent"] == rep["client"]["bytes_sent"] + rep["server"]["bytes_sent"]
 
 
-def test_logistic_regression_labels_equal_plaintext() -> None:
+@pytest.mark.parametrize("mode", ["hybrid", "two-party"])
+def test_logistic_regression_labels_equal_plaintext(mode: str) -> None:
     from sklearn.datasets import load_breast_cancer
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
@@ -59,8 +60,33 @@ def test_logistic_regression_labels_equal_plaintext() -> None:
     X = StandardScaler().fit_transform(X)
     model = from_sklearn(LogisticRegression(max_iter=500, C=0.05).fit(X[:400], y[:400]))
     sample = X[400:440]
-    res = private_predict(model, sample, mode="hybrid", **SMALL)
+    res = private_predict(model, sample, mode=mode, **SMALL)
     np.testing.assert_array_equal(res.labels, model.predict_plaintext(sample))
+    assert res.proba is not None and np.all((res.proba >= -0.01) & (res.proba <= 1.01))
+
+
+@pytest.mark.parametrize("mode", ["hybrid", "two-party"])
+def test_linear_regression_values_and_multiclass_labels(mode: str) -> None:
+    from sklearn.datasets import load_diabetes, load_iris
+    from sklearn.linear_model import LinearRegression, LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from hecrypt.models import from_sklearn
+
+    X, y = load_diabetes(return_X_y=True)
+    reg = from_sklearn(make_pipeline(StandardScaler(), LinearRegression()).fit(X, y))
+    res = private_predict(reg, X[:6], mode=mode, **SMALL)
+    assert res.labels is None
+    # the scaler folded into the weights makes them large (|w| ~ 10^3): fixed point with
+    # 16 fractional bits leaves errors of a few 10^-2 on values around 150
+    np.testing.assert_allclose(res.values.ravel(), reg.predict_plaintext(X[:6]).ravel(),
+                               rtol=1e-3)
+    Xi, yi = load_iris(return_X_y=True)
+    clf = from_sklearn(make_pipeline(StandardScaler(), LogisticRegression(max_iter=500))
+                       .fit(Xi, yi))
+    res = private_predict(clf, Xi[::15], mode=mode, **SMALL)
+    np.testing.assert_array_equal(res.labels, clf.predict_plaintext(Xi[::15]))
 
 
 def test_exact_bytes_and_rounds_of_one_dense_layer() -> None:
