@@ -77,7 +77,7 @@ from hecrypt.hybrid.protocols import (
 from hecrypt.hybrid.shares import SharedTensor
 from hecrypt.hybrid.triples import TripleRequest
 from hecrypt.paillier.circuit import precompute_circuit_private
-from hecrypt.paillier.keys import DEFAULT_KEY_BITS
+from hecrypt.paillier.keys import DEFAULT_KEY_BITS, PrivateKey
 
 __all__ = ["MODES", "hybrid_requests", "client_program", "server_program", "run_mode"]
 
@@ -405,8 +405,13 @@ def client_program(
     sigma: int = pc.DEFAULT_SIGMA,
     insecure_small_keys: bool = False,
     executor: Executor | None = None,
+    private_key: PrivateKey | None = None,
 ) -> dict[str, Any]:
     """The client's program in the mode the server announces (see :func:`server_program`).
+
+    ``private_key``: an existing key pair to use instead of generating one
+    (``key_bits`` is then ignored); reusing a key across runs reuses its
+    tables in the worker processes. It stays with the client.
 
     Offline: receive the spec, send the batch size, generate the key pair
     (``key_bits``) and make every triple; (hybrid) precompute the randomness
@@ -437,7 +442,8 @@ def client_program(
         party.send(SERVER, {"batch": int(x.shape[0])})
         shape = tuple(x.shape)
         src = PaillierTripleSource(party, SERVER, key_bits=key_bits, sigma=sigma,
-                                   executor=executor, insecure_small_keys=insecure_small_keys)
+                                   executor=executor, insecure_small_keys=insecure_small_keys,
+                                   private_key=private_key)
         src.prepare(hybrid_requests(spec, shape) if mode == "hybrid" else plan(spec, shape))
         if mode == "hybrid":
             enc, _ = _he_counts(spec, shape, y_bits, src.public_key.n_bits, sigma)
@@ -463,12 +469,14 @@ def programs(model: Any, X: Any, mode: str, *, transport: str = "memory",
 
     Args:
         opts: ``frac_bits``, ``sigma``, ``sigmoid``, ``reveal_logits``,
-            ``insecure_small_keys``.
+            ``insecure_small_keys``, ``private_key`` (the client's existing
+            key pair, given to the client's program only).
     """
     from hecrypt.hybrid.parties import portable_model
 
     _check_mode(mode)
-    known = {"frac_bits", "sigma", "sigmoid", "reveal_logits", "insecure_small_keys"}
+    known = {"frac_bits", "sigma", "sigmoid", "reveal_logits", "insecure_small_keys",
+             "private_key"}
     if set(opts) - known:
         raise TypeError(f"unknown option(s) for the {mode} mode: "
                         f"{', '.join(sorted(set(opts) - known))}")
@@ -476,7 +484,8 @@ def programs(model: Any, X: Any, mode: str, *, transport: str = "memory",
     served = portable_model(model) if transport == "tcp" else model
     server_opts = {k: opts[k] for k in ("frac_bits", "sigmoid", "reveal_logits") if k in opts}
     return {
-        CLIENT: functools.partial(client_program, X=X, key_bits=key_bits, **both),
+        CLIENT: functools.partial(client_program, X=X, key_bits=key_bits,
+                                  private_key=opts.get("private_key"), **both),
         SERVER: functools.partial(server_program, model=served, mode=mode, **both,
                                   **server_opts),
     }

@@ -229,3 +229,14 @@ def test_tcp_gives_the_memory_result_and_byte_counts() -> None:
     for party in ("client", "server"):
         for key in ("bytes_sent", "bytes_received", "offline_rounds", "online_rounds"):
             assert rt[party][key] == rm[party][key], (party, key)
+
+
+def test_the_client_can_bring_its_key_pair(keypair_1024: Any) -> None:
+    net = Sequential([Dense(2, input_shape=(3,))])
+    net.layers[0].kernel = np.array([[0.5, -1.0], [2.0, 0.25], [-0.75, 1.5]])
+    net.layers[0].bias = np.array([0.125, -2.0])
+    X = np.array([[1.0, -2.0, 3.0]])
+    # key_bits=512 is refused by the key policy: the run succeeds only if no key is made
+    res = private_predict(net, X, mode="hybrid", private_key=keypair_1024[1], key_bits=512,
+                          insecure_small_keys=True)
+    np.testing.assert_allclose(res.logits, net.predict(X), atol=1e-9)
