@@ -53,8 +53,8 @@ def test_a_wrong_server_model_fails_the_check(monkeypatch) -> None:
 
     monkeypatch.setattr(techniques, "_private_predict", lambda: sabotaged)
     with pytest.raises(results.AccuracyCheckError) as info:
-        api.compare(linear_workload(4, 3), techniques=["dealer", "hybrid"], **SMALL)
-    for tech in ("dealer", "hybrid"):
+        api.compare(linear_workload(4, 3), techniques=SS, **SMALL)
+    for tech in SS:
         r = info.value.comparison.result(tech)
         assert r.failed and r.accuracy["max_abs_error"] == pytest.approx(0.75, abs=0.01)
 
