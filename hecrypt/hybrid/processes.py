@@ -179,8 +179,10 @@ def stop_processes(procs: list[Any]) -> None:
     A child that has exited normally has shut its worker pool down; its
     group is still signalled in case a worker was left behind. Linux does
     not reuse a number that is still some group's id, so the group
-    signalled is the child's own.
+    signalled is the child's own. A process that was never started (another
+    one failed to start first) is skipped, so the start error is the one raised.
     """
+    procs = [p for p in procs if p.pid is not None]
     for p in procs:
         p.join(timeout=2.0)
         if p.is_alive():

@@ -151,7 +151,9 @@ def test_tcp_fault_is_a_protocol_error_on_both_sides(fault: str) -> None:
     assert info.value.party == "client"
     want = "corrupted" if fault == "corrupt" else "ProtocolError"
     assert want in errors["client"]
-    assert "ProtocolError" in errors["server"] or "abort" in errors["server"], errors
+    # the server learns of it through the client's abort and fails with the same error
+    assert errors["server"].startswith("ProtocolError"), errors
+    assert errors["server"] == errors["client"], errors
 
 
 @pytest.mark.parametrize("mode,images", [("hybrid", 2), ("two-party", 1)])
@@ -240,3 +242,25 @@ def test_the_client_can_bring_its_key_pair(keypair_1024: Any) -> None:
     res = private_predict(net, X, mode="hybrid", private_key=keypair_1024[1], key_bits=512,
                           insecure_small_keys=True)
     np.testing.assert_allclose(res.logits, net.predict(X), atol=1e-9)
+
+
+def test_the_client_key_is_2048_bits_by_default() -> None:
+    from hecrypt.hybrid.runner import run_parties
+
+    net = Sequential([Dense(2, input_shape=(3,))])
+    net.layers[0].kernel = np.array([[0.5, -1.0], [2.0, 0.25], [-0.75, 1.5]])
+    net.layers[0].bias = np.array([0.125, -2.0])
+    X = np.array([[1.0, -2.0, 3.0]])
+    reports: dict[str, Any] = {}
+    out = run_parties(hybrid.programs(net, X, "hybrid"), reports=reports)  # no key_bits given
+    np.testing.assert_allclose(out["client"]["logits"], net.predict(X), atol=1e-9)
+
+    def frame(obj: Any) -> int:
+        return FRAME_HEADER_SIZE + len(encode_message(obj))
+
+    # three input ciphertexts of 2 * 256 bytes each: the modulus has 2048 bits
+    c = reports["client"]
+    assert c["online_bytes_sent"] == (frame({"cross": 3, "cts": bytes(3 * 512)})
+                                      + frame({"done": True}))
+    key = frame({"paillier_n": (1 << 2047) + 1, "sigma": 40})
+    assert c["offline_bytes_sent"] == frame({"batch": 1}) + key + frame("ready")
