@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import multiprocessing
+from typing import Any
 
 import pytest
 
@@ -10,12 +11,12 @@ from hecrypt.hybrid import processes
 from hecrypt.hybrid.runner import run_parties
 
 
-def _noop() -> None:
+def _noop(party: Any) -> None:
     return None
 
 
 def test_stop_processes_skips_a_process_that_never_started() -> None:
-    never = multiprocessing.get_context("spawn").Process(target=_noop)
+    never = multiprocessing.get_context("spawn").Process(target=_noop, args=(None,))
     processes.stop_processes([never])  # joining it would fail: it was never started
     assert never.pid is None
 
