@@ -264,3 +264,22 @@ def test_the_client_key_is_2048_bits_by_default() -> None:
                                       + frame({"done": True}))
     key = frame({"paillier_n": (1 << 2047) + 1, "sigma": 40})
     assert c["offline_bytes_sent"] == frame({"batch": 1}) + key + frame("ready")
+
+
+def test_key_generation_is_counted_in_the_offline_phase(monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    from hecrypt.hybrid import paillier_triples
+
+    made = paillier_triples.generate_keypair
+
+    def slow_keygen(*args: Any, **kwargs: Any) -> Any:
+        time.sleep(0.6)  # a key generation that cannot hide in the noise
+        return made(*args, **kwargs)
+
+    monkeypatch.setattr(paillier_triples, "generate_keypair", slow_keygen)
+    net = Sequential([Dense(2, input_shape=(3,))])
+    X = np.array([[1.0, -2.0, 3.0]])
+    res = private_predict(net, X, mode="two-party", **SMALL)
+    client = res.report["client"]
+    assert client["offline_s"] >= 0.6 > client["online_s"]
