@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import json
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -15,7 +17,7 @@ from hecrypt.comparison.techniques import TECHNIQUES
 from hecrypt.hybrid.polynomials import sigmoid_poly
 from hecrypt.models import Activation, Dense, Sequential, from_arrays
 
-SMALL = {"insecure_small_keys": True, "key_bits": 1024}
+SMALL: dict[str, Any] = {"insecure_small_keys": True, "key_bits": 1024}
 
 
 def test_a_fitted_sklearn_logistic_regression_through_the_python_api() -> None:
@@ -37,7 +39,7 @@ def test_a_fitted_sklearn_logistic_regression_through_the_python_api() -> None:
         assert set(r["projected_s"]) == {"lan", "wan"}
 
 
-def _saved_linear_model(tmp_path):
+def _saved_linear_model(tmp_path: Path) -> tuple[Any, Path, np.ndarray]:
     rng = np.random.default_rng(12)
     model = from_arrays(rng.normal(size=4), 0.25, description="user regression")
     path = tmp_path / "model.json"
@@ -47,7 +49,8 @@ def _saved_linear_model(tmp_path):
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".npy"])
-def test_cli_scores_a_saved_linear_model_on_a_data_file(suffix, tmp_path, capsys) -> None:
+def test_cli_scores_a_saved_linear_model_on_a_data_file(
+        suffix: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     _, path, X = _saved_linear_model(tmp_path)
     data = tmp_path / f"X{suffix}"
     if suffix == ".csv":
@@ -66,7 +69,8 @@ def test_cli_scores_a_saved_linear_model_on_a_data_file(suffix, tmp_path, capsys
         assert r["max_abs_error"] < 1e-3
 
 
-def test_cli_refuses_data_that_does_not_fit_the_model(tmp_path, capsys) -> None:
+def test_cli_refuses_data_that_does_not_fit_the_model(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     _, path, X = _saved_linear_model(tmp_path)
     data = tmp_path / "X.npy"
     np.save(data, X[:, :3])  # one feature short
@@ -99,7 +103,7 @@ def test_a_users_sequential_every_technique_named_rounds_follow_the_depth() -> N
     assert b["online_bytes_sent"] > a["online_bytes_sent"]
 
 
-def test_the_progress_bar_goes_to_stderr_on_a_terminal(monkeypatch) -> None:
+def test_the_progress_bar_goes_to_stderr_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
     class Tty(io.StringIO):
         def isatty(self) -> bool:
             return True
