@@ -48,7 +48,6 @@ ciphertexts with ``S`` slots per ciphertext (11-12 at 2048 bits).
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import Executor
 from typing import Any
@@ -58,7 +57,7 @@ import numpy as np
 from hecrypt.exceptions import InvalidKey, ProtocolError
 from hecrypt.hybrid import paillier_cross as pc
 from hecrypt.hybrid import ring
-from hecrypt.hybrid.triples import Triple, TripleRequest, TripleSource, triple_product
+from hecrypt.hybrid.triples import QueuedTripleSource, Triple, TripleRequest, triple_product
 from hecrypt.paillier.keys import DEFAULT_KEY_BITS, PrivateKey, PublicKey, generate_keypair
 
 __all__ = ["PaillierTripleSource", "KEY_HOLDER"]
@@ -67,10 +66,23 @@ __all__ = ["PaillierTripleSource", "KEY_HOLDER"]
 KEY_HOLDER = "client"
 
 
+def _second_shape(req: TripleRequest) -> tuple[int, ...]:
+    """``req.shape_b`` of a two-operand request (ProtocolError if it has none)."""
+    if req.shape_b is None:
+        raise ProtocolError(f"a {req.kind!r} triple needs two operand shapes")
+    return req.shape_b
+
+
+def _second_operand(req: TripleRequest, b: np.ndarray | None) -> np.ndarray:
+    """This party's share of ``b`` for a two-operand request."""
+    if b is None:
+        raise ProtocolError(f"a {req.kind!r} triple needs a share of b")
+    return b
+
+
 def _cols(a: np.ndarray, req: TripleRequest) -> np.ndarray:
     """The im2col matrix of ``a`` for a conv2d request."""
-    assert req.shape_b is not None  # checked by TripleRequest
-    kh, kw = req.shape_b[0], req.shape_b[1]
+    kh, kw = _second_shape(req)[:2]
     (sh, sw), padding = req.params
     return ring.im2col(a, kh, kw, (sh, sw), padding)
 
@@ -83,12 +95,10 @@ def _jobs(req: TripleRequest) -> list[pc.Job]:
     if req.kind == "square":
         return [pc.ElementwiseJob(size, 1)]
     if req.kind == "matmul":
-        assert req.shape_b is not None
-        (m, k), n = req.shape_a, req.shape_b[1]
+        (m, k), n = req.shape_a, _second_shape(req)[1]
         return [pc.MatmulJob(m, k, n), pc.MatmulJob(n, k, m)]
     if req.kind == "conv2d":
-        assert req.shape_b is not None
-        kh, kw, cin, cout = req.shape_b
+        kh, kw, cin, cout = _second_shape(req)
         n_out, ho, wo, _ = req.shape_c
         p, kk = n_out * ho * wo, kh * kw * cin
         return [pc.MatmulJob(p, kk, cout), pc.MatmulJob(cout, kk, p)]
@@ -98,11 +108,11 @@ def _jobs(req: TripleRequest) -> list[pc.Job]:
 def _operands(req: TripleRequest, a: np.ndarray, b: np.ndarray | None, client: bool) -> list[Any]:
     """This party's operands of the request's jobs (see :func:`_jobs`)."""
     if req.kind == "mul":
-        assert b is not None
+        b = _second_operand(req, b)
         return [np.stack([a.ravel(), b.ravel()]) if client else np.stack([b.ravel(), a.ravel()])]
     if req.kind == "square":
         return [a.reshape(1, -1) if client else (a + a).reshape(1, -1)]
-    assert b is not None
+    b = _second_operand(req, b)
     if req.kind == "matmul":
         # client: X = A0 (m,k), X' = B0^T (n,k); server: Y = B1 (k,n), Y' = A1^T (k,m)
         return [a, b.T] if client else [b, a.T]
@@ -120,7 +130,7 @@ def _combine(req: TripleRequest, parts: list[np.ndarray]) -> np.ndarray:
     return (first + second.T).reshape(req.shape_c)
 
 
-class PaillierTripleSource(TripleSource):
+class PaillierTripleSource(QueuedTripleSource):
     """Triples made by the two computing parties with the client's Paillier key.
 
     Both parties construct one with their own :class:`~hecrypt.hybrid.channels.Party`
@@ -160,6 +170,7 @@ class PaillierTripleSource(TripleSource):
             raise ValueError(f"the statistical parameter must be at least {pc.MIN_SIGMA} bits")
         if party.name == peer or key_holder not in (party.name, peer):
             raise ValueError(f"the key holder {key_holder!r} must be one of the two parties")
+        super().__init__(on_demand=on_demand)
         self.party = party
         self.peer = peer
         self.is_key_holder = party.name == key_holder
@@ -167,11 +178,9 @@ class PaillierTripleSource(TripleSource):
         self.sigma = int(sigma)
         self.executor = executor
         self.insecure_small_keys = insecure_small_keys
-        self.on_demand = on_demand
         self._sk: PrivateKey | None = private_key if self.is_key_holder else None
         self._pk: PublicKey | None = None if self._sk is None else self._sk.public_key
         self._key_sent = False
-        self._queue: deque[tuple[TripleRequest, Triple]] = deque()
 
     # ------------------------------------------------------------ keys
     @property
@@ -194,10 +203,10 @@ class PaillierTripleSource(TripleSource):
             return
         if self.is_key_holder:
             if self._sk is None:
-                self._pk, self._sk = generate_keypair(
+                _, self._sk = generate_keypair(
                     self.key_bits, insecure_small_keys=self.insecure_small_keys
                 )
-            assert self._pk is not None
+            self._pk = self._sk.public_key
             self.party.send(self.peer, {"paillier_n": self._pk.n, "sigma": self.sigma})
         else:
             msg = self.party.recv(self.peer)
@@ -216,11 +225,6 @@ class PaillierTripleSource(TripleSource):
         self._key_sent = True
 
     # ------------------------------------------------------------ triples
-    @property
-    def pending(self) -> int:
-        """Prepared triples not yet taken."""
-        return len(self._queue)
-
     def prepare(self, requests: Sequence[TripleRequest]) -> None:
         """Make every requested triple with one round trip (steps 2-4).
 
@@ -253,22 +257,4 @@ class PaillierTripleSource(TripleSource):
             cross = _combine(req, parts[pos : pos + k])
             pos += k
             c = triple_product(req, a, b) + cross
-            self._queue.append((req, Triple(a, b, c)))
-
-    def take(self, request: TripleRequest) -> Triple:
-        """The next prepared triple, which must match ``request``.
-
-        Raises:
-            ProtocolError: it does not match (or none is prepared and
-                ``on_demand`` is off).
-        """
-        if not self._queue:
-            if not self.on_demand:
-                raise ProtocolError(
-                    f"no prepared triple left for {request}: the plan did not include it"
-                )
-            self.prepare([request])
-        req, triple = self._queue.popleft()
-        if req != request:
-            raise ProtocolError(f"the next prepared triple is {req}, but {request} was asked")
-        return triple
+            self._enqueue(req, Triple(a, b, c))

@@ -296,6 +296,44 @@ class TripleSource(ABC):
         return 0
 
 
+
+class QueuedTripleSource(TripleSource):
+    """A source whose :meth:`prepare` fills a queue that :meth:`take` empties in order.
+
+    Subclasses call :meth:`_enqueue` from :meth:`prepare`; with ``on_demand``
+    set, :meth:`take` prepares a missing triple on the spot instead of raising.
+    """
+
+    def __init__(self, *, on_demand: bool = False) -> None:
+        self.on_demand = on_demand
+        self._queue: deque[tuple[TripleRequest, Triple]] = deque()
+
+    def _enqueue(self, request: TripleRequest, triple: Triple) -> None:
+        self._queue.append((request, triple))
+
+    @property
+    def pending(self) -> int:
+        """Prepared triples not yet taken."""
+        return len(self._queue)
+
+    def take(self, request: TripleRequest) -> Triple:
+        """The next prepared triple, which must match ``request``.
+
+        Raises:
+            ProtocolError: it does not match (or none is prepared and
+                ``on_demand`` is off).
+        """
+        if not self._queue:
+            if not self.on_demand:
+                raise ProtocolError(
+                    f"no prepared triple left for {request}: the plan did not include it"
+                )
+            self.prepare([request])
+        req, triple = self._queue.popleft()
+        if req != request:
+            raise ProtocolError(f"the next prepared triple is {req}, but {request} was asked")
+        return triple
+
 def _label(i: int, component: bytes) -> bytes:
     return i.to_bytes(8, "big") + component
 
@@ -309,7 +347,7 @@ def _expand(seed: bytes, i: int, req: TripleRequest, index: int) -> tuple[Any, .
     return a, b
 
 
-class DealerTripleSource(TripleSource):
+class DealerTripleSource(QueuedTripleSource):
     """Triples from a dealer, on a computing party (see the module docstring for the protocol).
 
     Args:
@@ -328,17 +366,11 @@ class DealerTripleSource(TripleSource):
     def __init__(
         self, party: Any, peer: str, *, dealer: str = "dealer", on_demand: bool = False
     ) -> None:
+        super().__init__(on_demand=on_demand)
         self.party = party
         self.dealer = dealer
         self.index = computing_index(party.name, peer)
-        self.on_demand = on_demand
-        self._queue: deque[tuple[TripleRequest, Triple]] = deque()
         self._closed = False
-
-    @property
-    def pending(self) -> int:
-        """Prepared triples not yet taken."""
-        return len(self._queue)
 
     def prepare(self, requests: Sequence[TripleRequest]) -> None:
         """Ask the dealer for ``requests`` (one message each way) and expand the seeds.
@@ -359,7 +391,7 @@ class DealerTripleSource(TripleSource):
         if self.index == 0:
             for i, req in enumerate(reqs):
                 a, b, c = _expand(seed, i, req, 0)
-                self._queue.append((req, Triple(a, b, c)))
+                self._enqueue(req, Triple(a, b, c))
             return
         cs = msg.get("c")
         if not isinstance(cs, list) or len(cs) != len(reqs):
@@ -371,20 +403,7 @@ class DealerTripleSource(TripleSource):
                     f"(expected uint64 {req.shape_c})"
                 )
             a, b = _expand(seed, i, req, 1)
-            self._queue.append((req, Triple(a, b, c)))
-
-    def take(self, request: TripleRequest) -> Triple:
-        """The next triple (fetched now when ``on_demand`` and none is prepared)."""
-        if not self._queue:
-            if not self.on_demand:
-                raise ProtocolError(
-                    f"no prepared triple left for {request}: the plan did not include it"
-                )
-            self.prepare([request])
-        req, triple = self._queue.popleft()
-        if req != request:
-            raise ProtocolError(f"the next prepared triple is {req}, but {request} was asked")
-        return triple
+            self._enqueue(req, Triple(a, b, c))
 
     def close(self) -> None:
         """Tell the dealer this party needs no more triples (the dealer program then ends).

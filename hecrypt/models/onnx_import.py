@@ -355,10 +355,15 @@ class _Importer:
                                    f"{_node_name(node, index)} does not fit {self.shape[0]} inputs")
         self._dense(weight, np.zeros(weight.shape[1]))
 
-    def _last_linear(self, node: Any, index: int, why: str) -> _Pending:
+    def _last_linear(self, node: Any, index: int, why: str
+                     ) -> tuple[_Pending, np.ndarray, np.ndarray]:
+        """The preceding Conv/Gemm layer and its kernel and bias, to fold ``node`` into."""
         if not self.layers or self.layers[-1].kind not in ("conv", "dense"):
             raise _unsupported(node, index, why)
-        return self.layers[-1]
+        layer = self.layers[-1]
+        if layer.kernel is None or layer.bias is None:
+            raise ModelFormatError(f"{_node_name(node, index)} follows a layer without weights")
+        return layer, layer.kernel, layer.bias
 
     def _channel_vector(self, node: Any, index: int, value: np.ndarray, count: int) -> np.ndarray:
         """A constant that broadcasts over the channel (or unit) axis only, as a vector."""
@@ -378,24 +383,23 @@ class _Importer:
         return v
 
     def _op_Add(self, node: Any, index: int, attrs: dict[str, Any]) -> None:
-        layer = self._last_linear(node, index, "Add is only supported as a constant bias right "
-                                  "after Conv, Gemm or MatMul")
+        layer, _, bias = self._last_linear(node, index, "Add is only supported as a constant "
+                                           "bias right after Conv, Gemm or MatMul")
         other = [name for name in node.input if name != self.current]
         if len(other) != 1:
             raise _unsupported(node, index, "Add of a tensor to itself")
         value = self._const(node, list(node.input).index(other[0]), index, "bias")
-        assert layer.bias is not None
-        layer.bias = layer.bias + self._channel_vector(node, index, value, layer.bias.shape[0])
+        layer.bias = bias + self._channel_vector(node, index, value, bias.shape[0])
 
     def _op_BatchNormalization(self, node: Any, index: int, attrs: dict[str, Any]) -> None:
-        layer = self._last_linear(node, index, "BatchNormalization is only supported right after "
-                                  "a Conv or Gemm, where it is folded into the weights")
+        layer, kernel, bias = self._last_linear(
+            node, index, "BatchNormalization is only supported right after a Conv or Gemm, "
+            "where it is folded into the weights")
         if attrs.get("training_mode", 0):
             raise _unsupported(node, index, "BatchNormalization in training mode")
         scale, offset, mean, var = (self._const(node, i, index, what) for i, what in
                                     enumerate(("scale", "B", "input_mean", "input_var"), start=1))
-        assert layer.kernel is not None and layer.bias is not None
-        count = layer.bias.shape[0]
+        count = bias.shape[0]
         if any(v.shape != (count,) for v in (scale, offset, mean, var)):
             raise ModelFormatError(f"BatchNormalization parameters at {_node_name(node, index)} "
                                    f"do not have {count} entries")
@@ -404,8 +408,8 @@ class _Importer:
             raise ModelFormatError(f"BatchNormalization variance + epsilon <= 0 at "
                                    f"{_node_name(node, index)}")
         factor = scale / np.sqrt(var + eps)
-        layer.kernel = layer.kernel * factor  # the last axis is the output channel/unit
-        layer.bias = (layer.bias - mean) * factor + offset
+        layer.kernel = kernel * factor  # the last axis is the output channel/unit
+        layer.bias = (bias - mean) * factor + offset
 
     # -- pooling, reshaping, activations ----------------------------------------------------------
 

@@ -12,6 +12,11 @@ from typing import Any
 
 import numpy as np
 import pytest
+from sklearn.datasets import load_breast_cancer, load_digits
+from sklearn.linear_model import LinearRegression, LogisticRegression
+from sklearn.model_selection import train_test_split
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 
 from hecrypt.exceptions import InvalidFeatures, ProtocolError, UnsupportedModelError
 from hecrypt.hybrid.errorbound import statistical_error_bound
@@ -41,13 +46,6 @@ from hecrypt.models import (
     Sequential,
     from_sklearn,
 )
-
-sklearn = pytest.importorskip("sklearn")
-from sklearn.datasets import load_breast_cancer, load_digits  # noqa: E402
-from sklearn.linear_model import LinearRegression, LogisticRegression  # noqa: E402
-from sklearn.model_selection import train_test_split  # noqa: E402
-from sklearn.pipeline import make_pipeline  # noqa: E402
-from sklearn.preprocessing import StandardScaler  # noqa: E402
 
 PARTIES = ("client", "server", "dealer")
 

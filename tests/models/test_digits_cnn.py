@@ -17,8 +17,6 @@ from hecrypt.models import (
     load_digits_cnn,
 )
 
-pytest.importorskip("sklearn")  # in the test extra; digits_split needs it
-
 
 @pytest.fixture(scope="module")
 def net() -> Sequential:
