@@ -11,6 +11,7 @@ __all__ = [
     "HecryptError",
     "KeyMismatchError",
     "EncodingOverflowError",
+    "ValueBoundError",
     "InvalidCiphertext",
     "InvalidKey",
     "ProtocolError",
@@ -32,6 +33,10 @@ class KeyMismatchError(HecryptError, ValueError):
 
 class EncodingOverflowError(HecryptError, OverflowError):
     """A value does not fit the plaintext space (or a packing slot)."""
+
+
+class ValueBoundError(HecryptError, ValueError):
+    """Data exceed the public bound declared for them (``value_bound``) once encoded."""
 
 
 class InvalidCiphertext(HecryptError, ValueError):

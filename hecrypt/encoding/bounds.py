@@ -63,7 +63,7 @@ from typing import Any, Literal
 import numpy as np
 
 from hecrypt.encoding.fixedpoint import DEFAULT_FRAC_BITS, check_frac_bits
-from hecrypt.exceptions import EncodingOverflowError
+from hecrypt.exceptions import EncodingOverflowError, ValueBoundError
 
 __all__ = [
     "Encoding",
@@ -253,8 +253,10 @@ def encode_array(
 
     Raises:
         TypeError: not an int or float array.
-        ValueError: NaN or infinity, negative ``frac_bits``, or data larger than
-            ``value_bound``.
+        ValueError: NaN or infinity, or negative ``frac_bits``.
+        ValueBoundError: (a ``ValueError``) data whose encoding exceeds the
+            declared bound ``ceil(value_bound * 2**f)``; data at most
+            ``value_bound`` never does.
         EncodingOverflowError: the bound exceeds ``max_int``.
     """
     arr = _as_array(x)
@@ -274,8 +276,10 @@ def encode_array(
     actual = max_abs(ints)
     if value_bound is not None:
         if actual > declared:
-            raise ValueError(
-                f"data exceeds the declared value_bound {value_bound!r} at scale 2^{scale}"
+            raise ValueBoundError(
+                f"data exceeds the declared value_bound {value_bound!r} at scale 2^{scale}: "
+                f"an encoded magnitude of {actual.bit_length()} bits is above "
+                f"ceil(value_bound * 2^{scale})"
             )
         bound = declared
     else:

@@ -14,7 +14,7 @@ import numpy as np
 from hecrypt import _gmp
 from hecrypt._gmp import mpz
 from hecrypt.encoding import fixedpoint
-from hecrypt.exceptions import InvalidKey, KeyMismatchError
+from hecrypt.exceptions import InvalidKey, KeyMismatchError, ValueBoundError
 from hecrypt.paillier import parallel, randomness
 from hecrypt.paillier.number import EncryptedNumber, public_bound, validate_ciphertext
 from hecrypt.paillier.packed import DEFAULT_PACKED_FRAC_BITS, DEFAULT_WEIGHT_BOUND
@@ -225,7 +225,7 @@ class PublicKey:
             )
             bound = enc.bound
             if abs(m) > bound:
-                raise ValueError(
+                raise ValueBoundError(
                     f"the value exceeds the declared value_bound {value_bound!r} at scale 2^{scale}"
                 )
         return mpz(m) % self._n, scale, bound
@@ -298,6 +298,12 @@ class PublicKey:
                 only whether ``|value| >= 2^64``, then its bit length).
             executor: arrays only: where to run (see :mod:`.parallel`).
             progress: arrays only: ``progress(done, total)`` callback.
+
+        Raises:
+            ValueBoundError: (a ``ValueError``) the encoded value exceeds the
+                declared bound ``ceil(value_bound * 2**scale)``.
+            EncodingOverflowError: the value or the declared bound does not fit
+                the plaintext band ``max_int``.
 
         Security: DJN short-exponent randomness; see
         :mod:`hecrypt.paillier.randomness` for the assumption.

@@ -493,13 +493,38 @@ def test_wrap_ciphertext_validation(keypair_1024: KeyPair, other_keypair_1024: K
     for scale in (-1, 1.5, True):
         with pytest.raises(ValueError):
             EncryptedNumber(pk, good.ciphertext, cast(Any, scale))
-    # a valid ciphertext under another key is out of range or decrypts as garbage;
-    # wrapping it under this key is the caller's claim, so only the range is checked
-    other = other_keypair_1024[0].encrypt(1).ciphertext
-    if other >= nsq:
-        with pytest.raises(InvalidCiphertext):
-            EncryptedNumber(pk, other)
     assert issubclass(InvalidCiphertext, ValueError)
+
+
+def test_wrapping_a_ciphertext_of_another_key(
+    keypair_1024: KeyPair, other_keypair_1024: KeyPair
+) -> None:
+    # A valid ciphertext under another key is out of range or decrypts as garbage;
+    # wrapping it under this key is the caller's claim, so only the range and the
+    # unit rule are checked. Both cases are built, not left to how two random
+    # keys compare.
+    (small, small_sk), (big, big_sk) = sorted(
+        (keypair_1024, other_keypair_1024), key=lambda kp: kp[0].n
+    )
+    assert small.n < big.n
+    # Under the larger key, r = n - 1 gives r^n = -1: the encryption of 0 is
+    # nsq - 1, and that of m is nsq - 1 - m n. Both lie above the smaller key's n^2.
+    for m in (0, 5):
+        c = big.raw_encrypt(m, r=big.n - 1)
+        assert c == big.nsquare - 1 - m * big.n and c >= small.nsquare
+        assert big_sk.raw_decrypt(c) == m  # valid under its own key
+        with pytest.raises(InvalidCiphertext, match="out of range"):
+            EncryptedNumber(small, c)
+    # With r = 1 the encryption of m is 1 + m n: below the smaller key's n^2, and
+    # a unit mod its n for the first m that is coprime (checked with its factors),
+    # so the wrap succeeds and keeps the ciphertext as it is.
+    m = next(
+        m for m in range(1, 100) if all((1 + m * big.n) % p for p in (small_sk.p, small_sk.q))
+    )
+    c = big.raw_encrypt(m, r=1)
+    assert c == 1 + m * big.n and 0 < c < small.nsquare
+    wrapped = EncryptedNumber(small, c)
+    assert wrapped.ciphertext == c and wrapped.bound == small.max_int
 
 
 def test_repr_and_properties(keypair_1024: KeyPair) -> None:
