@@ -21,7 +21,9 @@ What it measures, each checked against the plaintext model in the same run:
 
 Times are wall-clock medians of ``--repeats`` runs; bytes and rounds come from
 the channels' counters (exact, the same on every run). ``--write`` replaces
-the block between ``<!-- bench:ss:begin -->`` and ``<!-- bench:ss:end -->``.
+the block between ``<!-- bench:ss:begin -->`` and ``<!-- bench:ss:end -->``,
+and only when every check of the run passed (otherwise the failed checks are
+printed, the file is left as it was and the exit code is 1).
 """
 
 from __future__ import annotations
@@ -176,7 +178,7 @@ def run(args: argparse.Namespace) -> tuple[list[str], bool]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point; returns 0 when every check passed, 1 otherwise."""
+    """Entry point; returns 0 when every check passed, 1 otherwise (nothing written)."""
     from hecrypt.bench import _command_line, machine_info
 
     parser = argparse.ArgumentParser(prog="python -m hecrypt.bench_ss",
@@ -197,15 +199,28 @@ def main(argv: list[str] | None = None) -> int:
              "", *lines, END]
     text = "\n".join(block)
     sys.stdout.write(text + "\n")
+    if not ok:
+        failed = [line for line in lines if line.startswith("- FAILED")]
+        sys.stdout.write("CHECK FAILED: the timings above are not valid\n"
+                         + "".join(f"{line}\n" for line in failed))
+        if args.write:
+            sys.stdout.write(f"{args.write} left unchanged: the report is written only when "
+                             "every check of the run passed\n")
+        return 1
     if args.write:
-        p = Path(args.write)
-        doc = p.read_text(encoding="utf-8") if p.exists() else "# Performance\n"
-        pattern = re.compile(re.escape(BEGIN) + r".*?" + re.escape(END), re.S)
-        found = pattern.search(doc)
-        doc = (doc[: found.start()] + text + doc[found.end():] if found
-               else doc.rstrip("\n") + "\n\n" + text + "\n")
-        p.write_text(doc.rstrip("\n") + "\n", encoding="utf-8")
-    return 0 if ok else 1
+        write_block(args.write, text)
+    return 0
+
+
+def write_block(path: str | Path, text: str) -> None:
+    """Replace this benchmark's marked block in ``path`` (appended if absent)."""
+    p = Path(path)
+    doc = p.read_text(encoding="utf-8") if p.exists() else "# Performance\n"
+    pattern = re.compile(re.escape(BEGIN) + r".*?" + re.escape(END), re.S)
+    found = pattern.search(doc)
+    doc = (doc[: found.start()] + text + doc[found.end():] if found
+           else doc.rstrip("\n") + "\n\n" + text + "\n")
+    p.write_text(doc.rstrip("\n") + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":

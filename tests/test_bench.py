@@ -31,7 +31,7 @@ def _args(*extra: str) -> argparse.Namespace:
     bench.add_arguments(parser)
     return parser.parse_args(
         ["--bits", "1024", "--insecure-small-keys", "--batch", "20", "--repeats", "1",
-         "--phe-sample", "6", *extra]
+         "--phe-sample", "6", "--loop-seconds", "0.01", *extra]
     )
 
 
@@ -131,7 +131,7 @@ def test_quick_mode_warms_up_reports_progress_and_says_what_it_measured(
     parser = argparse.ArgumentParser()
     bench.add_arguments(parser)
     args = parser.parse_args(["--quick", "--bits", "1024", "--insecure-small-keys",
-                              "--batch", "40", "--phe-sample", "5"])
+                              "--batch", "40", "--phe-sample", "5", "--loop-seconds", "0.01"])
     assert bench.run(args) == 0
     captured = capsys.readouterr()
     assert "[1/1] core: Paillier core operations" in captured.err
@@ -144,3 +144,99 @@ def test_quick_mode_warms_up_reports_progress_and_says_what_it_measured(
     assert bench.run(parser.parse_args(["--quick", "--write", str(report)])) == 2
     assert "--quick" in capsys.readouterr().err and not report.exists()
 
+
+
+PACKING_ROWS = [
+    "Dot product, 100 encrypted features x float weights (`EncryptedTensor @ w`)",
+    "Score 1 record, server (`PackedTensor @ w + b`; 20 records x 100 features",
+    "Encrypt 1 record, client (`PrivateKey.encrypt_packed`)",
+    "Decrypt 1 record's score, client (`PrivateKey.decrypt`)",
+    "First packed encryption of 20 records: extra over steady state",
+    "Packed input (`PackedTensor.to_bytes`), per value",
+    "Unpacked tensor (`EncryptedTensor.to_bytes`), per value",
+    "Tensor + tensor, per element (`EncryptedTensor.__add__`, 20 elements)",
+]
+PACKING_CHECKS = [
+    "EncryptedTensor @ w == numpy",
+    "phe sum of enc_x[i] * w[i] == numpy",
+    "packed @ w + b == numpy (all records)",
+    "packed @ w + b == EncryptedTensor @ w + b (record 0)",
+    "phe score + b == numpy",
+    "packed input survives to_bytes/from_bytes",
+    "layout_for_key agrees with encrypt_packed",
+    "tensor + tensor == raw product mod n^2",
+    "tensor + tensor decrypts to the sums",
+]
+
+
+def test_packing_section_produces_its_rows_and_passes_its_checks() -> None:
+    (result,) = bench.run_benchmark(_args("--sections", "packing", "--phe-sample", "1"))
+    assert result.name == "packing"
+    operations = [r.operation for r in result.rows]
+    for label in PACKING_ROWS:
+        assert any(op.startswith(label) for op in operations), label
+    assert [c.name for c in result.checks] == PACKING_CHECKS
+    failed = [(c.name, c.detail) for c in result.checks if not c.ok]
+    assert failed == []
+    timed = [r for r in result.rows if r.group != "size"]
+    assert all(r.seconds is not None and r.seconds >= 0 for r in timed)
+    assert all(r.baseline_seconds and r.baseline_seconds > 0
+               for r in timed if r.group != "setup")
+    text = bench.format_markdown(result)
+    assert "**Correctness checks: 9 of 9 passed.**" in text
+    assert "Targets: " in text
+
+
+def test_sabotaged_packed_scores_fail_the_check_and_nothing_is_written(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import numpy as np
+
+    from hecrypt.paillier.packed import PackedTensor
+
+    honest = PackedTensor.dot
+
+    def skewed(self: PackedTensor, w: object, **kw: object) -> PackedTensor:
+        # a silently wrong server: every weight 1/64 too large
+        return honest(self, np.asarray(w) * (1 + 2.0**-6), **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(PackedTensor, "dot", skewed)
+    report = tmp_path / "performance.md"
+    before = b"# Performance\n\nHand-written text.\n<!-- bench:packing:begin -->\nold\n" \
+             b"<!-- bench:packing:end -->\n"
+    report.write_bytes(before)
+    code = bench.run(_args("--sections", "packing", "--phe-sample", "1",
+                           "--write", str(report)))
+    out = capsys.readouterr().out
+    assert code == 1
+    assert report.read_bytes() == before
+    assert "- FAILED: packed @ w + b == numpy (all records)" in out
+    assert "CORRECTNESS CHECK FAILED" in out
+    assert "- packing: packed @ w + b == numpy (all records) (" in out
+    assert f"{report} left unchanged" in out
+    assert f"wrote {report}" not in out
+
+
+def test_write_waits_for_every_check_of_every_section(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    good = _result("Core", 0.5)
+    bad = bench.SectionResult("service", "Service",
+                              checks=[bench.Check("fine", True), bench.Check("scores", False,
+                                                                             "3 of 8 wrong")])
+    report = tmp_path / "perf.md"
+    before = "# Performance\n\n<!-- bench:core:begin -->\nold core\n<!-- bench:core:end -->\n"
+    report.write_text(before, encoding="utf-8")
+    results = [good, bad]
+    monkeypatch.setattr("hecrypt.bench.runner.run_benchmark", lambda args: results)
+    assert bench.run(_args("--write", str(report))) == 1
+    out = capsys.readouterr().out
+    assert report.read_text(encoding="utf-8") == before
+    assert "- service: scores (3 of 8 wrong)" in out and "fine" not in out.split("FAILED")[-1]
+    assert bench.failed_checks(results) == ["service: scores (3 of 8 wrong)"]
+
+    results = [good]  # every check passed: the core block is replaced
+    assert bench.run(_args("--write", str(report))) == 0
+    text = report.read_text(encoding="utf-8")
+    assert "old core" not in text and "## Core" in text
+    assert f"wrote {report}" in capsys.readouterr().out

@@ -10,9 +10,11 @@ One key pair is generated with hecrypt and converted to phe
 libraries work on exactly the same modulus. Every timed result is checked
 (decrypted values against the plaintexts, homomorphic sums against the
 plaintext sums, randomness for reuse and for being an n-th residue), so a
-broken fast path cannot produce a good number: a failed check is printed and
-makes the exit code 1. A missed *target* is a measurement, not an error: the
-exit code stays 0 and the table says which targets were met.
+broken fast path cannot produce a good number: a failed check is printed,
+makes the exit code 1 and keeps ``--write`` from touching the report (no
+section is written unless every check of the run passed). A missed *target*
+is a measurement, not an error: the exit code stays 0 and the table says
+which targets were met.
 
 Three kinds of numbers are kept apart so none is read as another:
 
@@ -102,6 +104,7 @@ from hecrypt.bench.runner import (
     _resolve_defaults,
     _warm_up,
     add_arguments,
+    failed_checks,
     main,
     run,
     run_benchmark,
@@ -120,6 +123,7 @@ __all__ = [
     "SectionResult",
     "SECTIONS",
     "add_arguments",
+    "failed_checks",
     "format_markdown",
     "machine_info",
     "main",

@@ -230,9 +230,9 @@ def core_section(ctx: BenchContext) -> SectionResult:
     t_raw: list[float] = []
     t_padd: list[float] = []
     for _ in range(max(reps, 5)):
-        t_add.append(_loop_time(add_hecrypt) / len(pairs))
-        t_raw.append(_loop_time(add_raw) / len(raw))
-        t_padd.append(_loop_time(add_phe, 0.1) / len(phe_pairs))
+        t_add.append(_loop_time(add_hecrypt, ctx.loop_seconds) / len(pairs))
+        t_raw.append(_loop_time(add_raw, ctx.loop_seconds) / len(raw))
+        t_padd.append(_loop_time(add_phe, ctx.loop_seconds / 2) / len(phe_pairs))
     add_s = statistics.median(t_add)
     raw_s = statistics.median(t_raw)
     padd_s = statistics.median(t_padd)

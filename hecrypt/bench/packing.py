@@ -79,7 +79,7 @@ def packing_section(ctx: BenchContext) -> SectionResult:
     def phe_score(enc: list[Any]) -> Any:
         return sum((e * wi for e, wi in zip(enc, w_list)), start=ppk.encrypt(0, r_value=1))
 
-    t_tdot = [_loop_time(lambda: t_x @ w, 0.2) for _ in range(max(reps, 3))]
+    t_tdot = [_loop_time(lambda: t_x @ w, ctx.loop_seconds) for _ in range(max(reps, 3))]
     t_pdot = []
     phe_out: Any = None
     for _ in range(reps):
@@ -221,8 +221,8 @@ def packing_section(ctx: BenchContext) -> SectionResult:
     t_add: list[float] = []
     t_raw: list[float] = []
     for _ in range(max(reps, 5)):
-        t_add.append(_loop_time(lambda: ta + tb) / ta.size)
-        t_raw.append(_loop_time(add_raw) / ta.size)
+        t_add.append(_loop_time(lambda: ta + tb, ctx.loop_seconds) / ta.size)
+        t_raw.append(_loop_time(add_raw, ctx.loop_seconds) / ta.size)
     summed = ta + tb
     same = [int(c) for c in summed.ciphertexts.tolist()] == [int(c) for c in add_raw()]
     res.checks.append(Check("tensor + tensor == raw product mod n^2", same,

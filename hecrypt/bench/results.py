@@ -122,6 +122,11 @@ class BenchContext:
         return int(self.args.repeats)
 
     @property
+    def loop_seconds(self) -> float:
+        """Minimum duration of each timed loop of a cheap operation (``--loop-seconds``)."""
+        return float(getattr(self.args, "loop_seconds", None) or 0.2)
+
+    @property
     def phe_sample(self) -> int:
         """How many values phe is timed on (at most the batch)."""
         k = self.args.phe_sample
