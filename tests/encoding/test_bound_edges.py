@@ -204,9 +204,9 @@ def test_scalar_codec_at_the_limit(limit: int) -> None:
     last, first = refusal_edge(limit, 3)
     assert fixedpoint.encode(last, limit, 3) == (ref_encode(last, 3), 3)
     assert fixedpoint.encode(-last, limit, 3) == (-ref_encode(last, 3), 3)
-    for v in (first, -first):
+    for y in (first, -first):
         with pytest.raises(EncodingOverflowError):
-            fixedpoint.encode(v, limit, 3)
+            fixedpoint.encode(y, limit, 3)
 
 
 def test_encoding_exactly_at_the_limit() -> None:
