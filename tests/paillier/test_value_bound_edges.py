@@ -207,6 +207,31 @@ def test_the_packed_layout_is_sized_from_the_declared_bound_not_the_data(
     assert sk.decrypt(full, executor=SERIAL).tolist() == [[1000.0] * 2] * 3
 
 
+def test_the_worst_case_at_both_declared_bounds_fits_the_layout(keypair_1024: Keys) -> None:
+    # The layout promises room for sum w_j x_j + b with |x| <= value_bound,
+    # |w| <= weight_bound and a bias as large as that sum. Bounds between grid
+    # points round up: 0.96875 at 4 fractional bits is 15.5, so B = 16 (5 bits),
+    # and a weight of exactly 0.96875 encodes to 16 (ties to even).
+    pk, sk = keypair_1024
+    opts: dict[str, Any] = {"weight_bound": 0.96875, "weight_frac_bits": 4, "terms": 1}
+    t = sk.encrypt_packed(np.array([[1], [-1]]), value_bound=1, executor=SERIAL, **opts)
+    assert t.layout == layout_for_key(pk, value_bound=1, features=1, frac_bits=0, **opts)
+    assert t.layout.slot_bits == 5 + 1 + 1  # bits(1 * 16), the sign, the bias headroom
+    s = t @ np.array([0.96875])
+    assert s.bound == 16
+    worst = s + 1.0  # the bias at the result's scale (2^4) is 16 as well
+    assert worst.bound == 32 <= worst.layout.slot_limit
+    assert sk.decrypt(worst, executor=SERIAL).tolist() == [2.0, 0.0]
+    # the same rounding for a declared data bound between grid points
+    packed = sk.encrypt_packed(np.array([[0.96875]]), frac_bits=4, value_bound=0.96875,
+                               weight_bound=1, weight_frac_bits=0, terms=1, executor=SERIAL)
+    assert packed.bound == 16 and packed.layout == layout_for_key(
+        pk, value_bound=0.96875, features=1, frac_bits=4, weight_bound=1, weight_frac_bits=0,
+        terms=1,
+    )
+    assert packed.layout.slot_bits == 7
+
+
 # ------------------------------------------------------------------ with_bound
 def test_with_bound_tracks_the_declared_bound(keypair_1024: Keys) -> None:
     pk, sk = keypair_1024
