@@ -116,3 +116,32 @@ def _residues(ctx: BenchContext, values: Sequence[Any], scales: Sequence[int]) -
         m = v << s if isinstance(v, int) else round(math.ldexp(v, s))
         out.append(m % n)
     return out
+
+
+def _timed(fn: Callable[[], Any]) -> tuple[float, Any]:
+    """Wall time of one ``fn()`` call, and its result."""
+    t0 = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - t0, out
+
+
+def _per(times: Sequence[float], count: int) -> list[float]:
+    """Times of whole batches as times per value."""
+    return [t / count for t in times]
+
+
+def executor_cores(executor: Any) -> int:
+    """Cores an executor can keep busy on this machine.
+
+    1 for in-process executors (``SerialExecutor``, threads: gmpy2 holds the
+    GIL); for a process pool its workers, at most the usable cores; for
+    other executors (a cluster's) the usable cores of this machine.
+    """
+    from hecrypt.bench.report import _usable_cores
+    from hecrypt.paillier import parallel
+
+    if parallel.is_in_process(executor):
+        return 1
+    workers = getattr(executor, "_max_workers", None)
+    usable = _usable_cores()
+    return min(workers, usable) if isinstance(workers, int) and workers > 0 else usable

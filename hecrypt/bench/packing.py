@@ -9,7 +9,7 @@ import statistics
 import time
 from typing import Any
 
-from hecrypt.bench.measure import _compare, _loop_time
+from hecrypt.bench.measure import _compare, _loop_time, _timed, executor_cores
 from hecrypt.bench.results import (
     SECTIONS,
     BenchContext,
@@ -51,8 +51,8 @@ def packing_section(ctx: BenchContext) -> SectionResult:
     import numpy as np
 
     from hecrypt import _gmp
-    from hecrypt.paillier import SerialExecutor
-    from hecrypt.paillier.packed import layout_for_key
+    from hecrypt.paillier import SerialExecutor, parallel
+    from hecrypt.paillier.packed import _auto_executor, layout_for_key
 
     res = SectionResult("packing", SECTIONS["packing"].title)
     pk, sk = ctx.public_key, ctx.private_key
@@ -97,51 +97,46 @@ def packing_section(ctx: BenchContext) -> SectionResult:
     res.rows.append(Row(
         "latency", f"Dot product, {feats} encrypted features x float weights "
         "(`EncryptedTensor @ w`)", tdot_s, "phe: sum of `enc_x[i] * w[i]`", pdot_s, "speedup",
-        5.0, spread=(min(t_tdot), max(t_tdot)),
+        5.0, samples=tuple(t_tdot), baseline_samples=tuple(t_pdot),
         note="one multi-exponentiation (Pippenger) over the features; weights at 2^-32",
     ))
 
     # -- packed scoring: client encrypt, server score, client decrypt -------------------
-    def encrypt_packed() -> Any:
-        return sk.encrypt_packed(X, value_bound=BENCH_VALUE_BOUND)
+    # "machine": the executor a user's call gets by default; "one core": in-process.
+    def encrypt_packed(executor: Any) -> Any:
+        return sk.encrypt_packed(X, value_bound=BENCH_VALUE_BOUND, executor=executor)
 
-    t0 = time.perf_counter()
-    packed = encrypt_packed()
-    first_enc = time.perf_counter() - t0
+    first_enc, packed = _timed(lambda: encrypt_packed(None))
     layout = packed.layout
-    t_enc: list[float] = []
-    t_score: list[float] = []
-    t_score_serial: list[float] = []
-    t_dec: list[float] = []
-    t_phe_score: list[float] = []
-    scores: Any = None
-    got: Any = None
+    enc_ex = parallel.resolve_executor(None, packed.ciphertexts.size)
+    first_enc_serial, _ = _timed(lambda: encrypt_packed(serial))
+    rows_c, cols_c = packed.ciphertexts.shape
+    dot_ex = _auto_executor(rows_c, rows_c * cols_c)
+    dec_ex = parallel.resolve_executor(None, rows_c)
+    t: dict[str, list[float]] = {name: [] for name in (
+        "enc", "enc1", "score", "score1", "dec", "dec1", "phe")}
+    out: dict[str, Any] = {}
+
+    def step(name: str, fn: Any) -> Any:
+        seconds, out[name] = _timed(fn)
+        t[name].append(seconds / records)
+        return out[name]
+
     for _ in range(reps):
+        step("enc", lambda: encrypt_packed(enc_ex))
+        step("enc1", lambda: encrypt_packed(serial))
+        step("score", lambda: out["enc"].dot(w, executor=dot_ex) + bias)
+        step("score1", lambda: out["enc"].dot(w, executor=serial) + bias)
+        step("dec", lambda: sk.decrypt(out["score"], executor=dec_ex))
+        step("dec1", lambda: sk.decrypt(out["score1"], executor=serial))
         t0 = time.perf_counter()
-        packed = encrypt_packed()
-        t_enc.append(time.perf_counter() - t0)
-        t0 = time.perf_counter()
-        scores = packed @ w + bias
-        t_score.append(time.perf_counter() - t0)
-        t0 = time.perf_counter()
-        packed.dot(w, executor=serial) + bias
-        t_score_serial.append(time.perf_counter() - t0)
-        t0 = time.perf_counter()
-        got = sk.decrypt(scores)
-        t_dec.append(time.perf_counter() - t0)
         for enc in phe_x:
-            t0 = time.perf_counter()
             phe_score(enc) + bias
-            t_phe_score.append(time.perf_counter() - t0)
+        t["phe"].append((time.perf_counter() - t0) / len(phe_x))
+    got, packed = out["dec"], out["enc"]
     phe_scored = phe_score(phe_x[0]) + bias
-    t0 = time.perf_counter()
-    phe_dec_one = psk.decrypt(phe_scored)
-    phe_dec_s = time.perf_counter() - t0
-    enc_s = statistics.median(t_enc) / records
-    score_s = statistics.median(t_score) / records
-    score_serial_s = statistics.median(t_score_serial) / records
-    dec_s = statistics.median(t_dec) / records
-    phe_score_s = statistics.median(t_phe_score)
+    phe_dec_s, phe_dec_one = _timed(lambda: psk.decrypt(phe_scored))
+    med = {name: statistics.median(ts) for name, ts in t.items()}
 
     # precision of the packed path: data and weights at 2^-20, bias at 2^-40
     e = 2.0**-21
@@ -149,34 +144,45 @@ def packing_section(ctx: BenchContext) -> SectionResult:
                   + 2.0**-41)
     res.checks.append(_compare("packed @ w + b == numpy (all records)",
                                [float(v) for v in got], [float(v) for v in want], tol20))
+    res.checks.append(_compare("packed @ w + b == numpy, one core (all records)",
+                               [float(v) for v in out["dec1"]], [float(v) for v in want],
+                               tol20))
     res.checks.append(_compare("packed @ w + b == EncryptedTensor @ w + b (record 0)",
                                [float(got[0])], [tensor_score + bias], tol20 + tol32))
     res.checks.append(_compare("phe score + b == numpy", [psk.decrypt(phe_out) + bias,
                                                           phe_dec_one],
                                [float(want[0]), float(want[0])], 1e-6))
 
+    def row(operation: str, name: str, baseline: str, base: float, target: float | None,
+            cores: int, note: str = "", base_samples: tuple[float, ...] = ()) -> Row:
+        return Row("throughput", operation, med[name], baseline, base, "speedup", target,
+                   note=note, cores=cores, one_core_seconds=med[name + "1"],
+                   samples=tuple(t[name]), one_core_samples=tuple(t[name + "1"]),
+                   baseline_samples=base_samples)
+
     shape = f"{records} records x {feats} features, {layout.slots} slots of {layout.slot_bits} bits"
     res.rows += [
-        Row("throughput", f"Score 1 record, server (`PackedTensor @ w + b`; {shape})", score_s,
-            "phe per record: sum of `enc_x[i] * w[i]` + b", phe_score_s, "speedup", 100.0,
-            spread=(min(t_score) / records, max(t_score) / records),
+        row(f"Score 1 record, server (`PackedTensor @ w + b`; {shape})", "score",
+            "phe per record: sum of `enc_x[i] * w[i]` + b", med["phe"], 100.0,
+            executor_cores(dot_ex), base_samples=tuple(t["phe"]),
             note=f"phe timed on {phe_records} of the {records} records; hecrypt on all of "
-                 "them with the default executor (process pool)"),
-        Row("throughput", "Score 1 record, server, in-process (`SerialExecutor`)",
-            score_serial_s, "phe per record", phe_score_s, "speedup", None,
-            spread=(min(t_score_serial) / records, max(t_score_serial) / records)),
-        Row("throughput", "Encrypt 1 record, client (`PrivateKey.encrypt_packed`)", enc_s,
-            f"phe: {feats} x `encrypt`", phe_enc_rec, "speedup", None,
-            spread=(min(t_enc) / records, max(t_enc) / records),
+                 f"them with the default executor ({rows_c} x {cols_c} ciphertexts: "
+                 f"{'a process pool' if executor_cores(dot_ex) > 1 else 'in-process'}) "
+                 "and on one core (`SerialExecutor`)"),
+        row("Encrypt 1 record, client (`PrivateKey.encrypt_packed`)", "enc",
+            f"phe: {feats} x `encrypt`", phe_enc_rec, None, executor_cores(enc_ex),
             note=f"{records} records x {feats} values in {packed.ciphertexts.size} ciphertexts; "
                  "phe encrypts one value per ciphertext"),
-        Row("throughput", "Decrypt 1 record's score, client (`PrivateKey.decrypt`)", dec_s,
-            "phe `decrypt` (1 score)", phe_dec_s, "speedup", None,
-            spread=(min(t_dec) / records, max(t_dec) / records),
+        row("Decrypt 1 record's score, client (`PrivateKey.decrypt`)", "dec",
+            "phe `decrypt` (1 score)", phe_dec_s, None, executor_cores(dec_ex),
             note=f"one decryption returns {layout.slots} scores"),
         Row("setup", f"First packed encryption of {records} records: extra over steady state",
-            max(0.0, first_enc - enc_s * records),
+            max(0.0, first_enc - med["enc"] * records),
             note=f"first took {first_enc:.3f} s (randomness tables in each process)"),
+        Row("setup", f"First packed encryption of {records} records on one core: extra over "
+            "steady state", max(0.0, first_enc_serial - med["enc1"] * records),
+            note=f"first took {first_enc_serial:.3f} s (tables of this process, unless "
+                 "already built)"),
     ]
 
     # -- bytes on the wire ---------------------------------------------------------------
@@ -233,7 +239,8 @@ def packing_section(ctx: BenchContext) -> SectionResult:
     res.rows.append(Row(
         "throughput", f"Tensor + tensor, per element (`EncryptedTensor.__add__`, {ta.size} "
         "elements)", statistics.median(t_add), "raw gmpy2 `a * b % n²`",
-        statistics.median(t_raw), "overhead", 1.3, spread=(min(t_add), max(t_add)),
+        statistics.median(t_raw), "overhead", 1.3, samples=tuple(t_add),
+        baseline_samples=tuple(t_raw),
         note="ratio is hecrypt's time over bare multiplications mod n² on a list of mpz",
     ))
 
@@ -245,7 +252,10 @@ def packing_section(ctx: BenchContext) -> SectionResult:
         f"{feats}-term sum); its per-record time is the median over those records and "
         f"{reps} repeats. Timing phe on all {records} records would take "
         f"about {phe_enc_rec * records / 60:.0f} min of encryption alone.",
-        f"Throughput rows: median of {reps} repeats after one warm-up run; packed per-record "
-        "times are the time for all records divided by their number.",
+        f"Throughput rows: median of {reps} repeats after one warm-up run, each repeat "
+        "timing the default executor, one core (`SerialExecutor`) and phe in turn; packed "
+        "per-record times are the time for all records divided by their number. Cores: "
+        "the default executor spreads a call over a process pool only when the call is "
+        "large enough (the cores column says what it did here); phe uses one core.",
     ]
     return res

@@ -46,8 +46,9 @@ def _busy_warning(load: str) -> str:
         return ""
     if one_minute <= 0.5 * _usable_cores():
         return ""
-    return (" — **busy machine**: other work held CPU time, so the batch paths "
-            "(which need every core) are understated relative to phe (one core)")
+    return (" — **busy machine**: other work held CPU time, so the machine ratios of "
+            "the batch paths (which need every core) are understated relative to phe "
+            "(one core); the per-core ratios much less so")
 
 
 def _version(dist: str) -> str:
@@ -99,8 +100,7 @@ def _fmt_amount(row: Row, v: float | None) -> str:
     return _fmt_time(v)
 
 
-def _fmt_ratio(row: Row) -> str:
-    r = row.ratio
+def _fmt_ratio_value(row: Row, r: float | None) -> str:
     if r is None:
         return "—"
     if row.unit == "B":
@@ -108,15 +108,127 @@ def _fmt_ratio(row: Row) -> str:
     return f"{r:.1f}x faster" if row.kind == "speedup" else f"{r:.2f}x the time"
 
 
+def _fmt_ratio(row: Row, on: str = "machine") -> str:
+    """The machine ratio (default) or the per-core ratio (``on="core"``)."""
+    return _fmt_ratio_value(row, row.core_ratio if on == "core" else row.ratio)
+
+
+def _two_figures(row: Row) -> bool:
+    """Whether the row's per-core and machine ratios can differ."""
+    return row.has_one_core or row.cores > 1
+
+
+def _fmt_cores(row: Row, on: str) -> str:
+    """``hecrypt cores vs baseline cores`` of a ratio, e.g. ``2 vs 1``."""
+    mine = 1 if on == "core" else row.cores
+    return f"{mine} vs {row.baseline_cores}"
+
+
+def _fmt_ratio_cell(row: Row, on: str) -> str:
+    text = _fmt_ratio(row, on)
+    return text if text == "—" else f"{text} ({_fmt_cores(row, on)})"
+
+
 def _fmt_target(row: Row) -> str:
     if row.target is None:
         return "—"
-    return f"≥ {row.target:g}x" if row.kind == "speedup" else f"≤ {row.target:g}x"
+    text = f"≥ {row.target:g}x" if row.kind == "speedup" else f"≤ {row.target:g}x"
+    if _two_figures(row):
+        text += " per core" if row.target_on == "core" else " machine"
+    return text
+
+
+def _fmt_number(row: Row, r: float) -> str:
+    return f"{r:.1f}x" if row.kind == "speedup" else f"{r:.2f}x"
+
+
+def _fmt_spread(row: Row) -> str:
+    """The target ratio's range over the repeats, e.g. ``45.1x-52.3x over 3 repeats``."""
+    rng = row.ratio_range()
+    if rng is None:
+        return ""
+    span = f"{_fmt_number(row, rng.low)}-{_fmt_number(row, rng.high)}"
+    if rng.repeats < 2:
+        return f"{span}, 1 repeat: no spread"
+    if rng.paired:
+        return f"{span} over {rng.repeats} repeats"
+    return f"{span}, fastest vs slowest repeats"
+
+
+def _fmt_verdict(row: Row) -> str:
+    """``PASS`` / ``MISS``, with ``(within noise)`` when the repeats disagree."""
+    p = row.passed
+    if p is None:
+        return ""
+    word = "PASS" if p else "MISS"
+    return f"{word} (within noise)" if row.within_noise else word
 
 
 def _fmt_result(row: Row) -> str:
-    p = row.passed
-    return "—" if p is None else ("**PASS**" if p else "**MISS**")
+    verdict = _fmt_verdict(row)
+    if not verdict:
+        return "—"
+    word, _, rest = verdict.partition(" ")
+    spread = _fmt_spread(row)
+    detail = "; ".join(x for x in (rest.strip("()"), spread) if x)
+    return f"**{word}**" + (f" ({detail})" if detail else "")
+
+
+def _fmt_one_core(row: Row) -> str:
+    if row.one_core_seconds is None:
+        return "same" if row.cores == 1 and row.seconds is not None else "—"
+    cell = _fmt_amount(row, row.one_core_seconds)
+    if len(row.one_core_samples) > 1:
+        lo, hi = min(row.one_core_samples), max(row.one_core_samples)
+        cell += f" ({_fmt_amount(row, lo)} - {_fmt_amount(row, hi)})"
+    return cell
+
+
+def _fmt_time_row(r: Row) -> str:
+    rng = (f"{_fmt_amount(r, r.spread[0])} - {_fmt_amount(r, r.spread[1])}"
+           if r.spread else "—")
+    mine = _fmt_amount(r, r.seconds)
+    if r.seconds is not None:
+        mine += f" ({r.cores} core{'s' if r.cores != 1 else ''})"
+    return (f"| {r.operation} | {mine} | {rng} | {_fmt_one_core(r)} | "
+            f"{r.baseline or '—'} | {_fmt_amount(r, r.baseline_seconds)} | "
+            f"{_fmt_ratio_cell(r, 'core')} | {_fmt_ratio_cell(r, 'machine')} | "
+            f"{_fmt_target(r)} | {_fmt_result(r)} |")
+
+
+def _fmt_size_row(r: Row) -> str:
+    return (f"| {r.operation} | {_fmt_amount(r, r.seconds)} | {r.baseline or '—'} | "
+            f"{_fmt_amount(r, r.baseline_seconds)} | {_fmt_ratio(r)} | {_fmt_target(r)} | "
+            f"{_fmt_result(r)} |")
+
+
+#: Header of the throughput and latency tables.
+TIME_HEADER = [
+    "| Operation | hecrypt (cores) | (min-max) | hecrypt on 1 core (min-max) | Baseline "
+    "| Baseline time | Ratio per core (cores) | Ratio per machine (cores) | Target | Result |",
+    "|---|---:|---:|---:|---|---:|---:|---:|---:|:---|",
+]
+#: Header of the size table.
+SIZE_HEADER = [
+    "| Operation | hecrypt | Baseline | Baseline size | Ratio | Target | Result |",
+    "|---|---:|---|---:|---:|---:|:---|",
+]
+
+
+def _target_line(r: Row) -> str:
+    verdict = _fmt_verdict(r)
+    if _two_figures(r):
+        on = r.target_on
+        other = "machine" if on == "core" else "core"
+        label = {"machine": "machine", "core": "per core"}
+        text = (f"{label[on]} {_fmt_ratio(r, on)} ({_fmt_cores(r, on)} cores), "
+                f"{label[other]} {_fmt_ratio(r, other)} ({_fmt_cores(r, other)})")
+    else:
+        text = _fmt_ratio(r)
+    spread = _fmt_spread(r)
+    if spread:
+        text += f"; {spread}"
+    return f"- {verdict}: {r.operation} vs {r.baseline}: {text} (target {_fmt_target(r)})"
 
 
 def format_markdown(result: SectionResult, *, heading_level: int = 2) -> str:
@@ -133,21 +245,10 @@ def format_markdown(result: SectionResult, *, heading_level: int = 2) -> str:
             lines += [f"| {r.operation} | {_fmt_amount(r, r.seconds)} | {r.note} |"
                       for r in rows]
         else:
-            what = "size" if group == "size" else "time"
-            lines += [
-                f"| Operation | hecrypt | (min-max) | Baseline | Baseline {what} | Ratio | Target "
-                "| Result |",
-                "|---|---:|---:|---|---:|---:|---:|:---:|",
-            ]
-            for r in rows:
-                rng = (f"{_fmt_amount(r, r.spread[0])} - {_fmt_amount(r, r.spread[1])}"
-                       if r.spread else "—")
-                lines.append(
-                    f"| {r.operation} | {_fmt_amount(r, r.seconds)} | {rng} | "
-                    f"{r.baseline or '—'} | {_fmt_amount(r, r.baseline_seconds)} | "
-                    f"{_fmt_ratio(r)} | {_fmt_target(r)} | "
-                    f"{_fmt_result(r)} |"
-                )
+            if group == "size":
+                lines += SIZE_HEADER + [_fmt_size_row(r) for r in rows]
+            else:
+                lines += TIME_HEADER + [_fmt_time_row(r) for r in rows]
             notes = [r for r in rows if r.note]
             if notes:
                 lines.append("")
@@ -156,10 +257,10 @@ def format_markdown(result: SectionResult, *, heading_level: int = 2) -> str:
     targets = [r for r in result.rows if r.passed is not None]
     if targets:
         met = sum(1 for r in targets if r.passed)
-        lines.append(f"**Targets: {met} of {len(targets)} met.**")
-        for r in targets:
-            lines.append(f"- {'PASS' if r.passed else 'MISS'}: {r.operation} vs {r.baseline}: "
-                         f"{_fmt_ratio(r)} (target {_fmt_target(r)})")
+        noisy = sum(1 for r in targets if r.within_noise)
+        lines.append(f"**Targets: {met} of {len(targets)} met"
+                     + (f" ({noisy} within noise)" if noisy else "") + ".**")
+        lines += [_target_line(r) for r in targets]
         lines.append("")
     if result.checks:
         ok = sum(1 for c in result.checks if c.ok)

@@ -13,7 +13,7 @@ import argparse
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 #: Group names of rows, in the order their tables are printed.
 GROUPS = {
@@ -25,14 +25,50 @@ GROUPS = {
 
 
 # --------------------------------------------------------------------- results
+class RatioRange(NamedTuple):
+    """The spread of a ratio over the repeats of a measurement.
+
+    Attributes:
+        low: the lowest ratio.
+        high: the highest ratio.
+        repeats: repeats behind it (of the side timed fewer times).
+        paired: True when repeat ``i`` of both sides was paired (interleaved
+            and equally many); False when the extremes were combined.
+    """
+
+    low: float
+    high: float
+    repeats: int
+    paired: bool
+
+
+def _ratio(kind: str, seconds: float | None, baseline: float | None) -> float | None:
+    """``baseline / seconds`` for a speedup, ``seconds / baseline`` for an overhead."""
+    if seconds is None or baseline is None or seconds <= 0 or baseline <= 0:
+        return None
+    if kind == "speedup":
+        return baseline / seconds
+    if kind == "overhead":
+        return seconds / baseline
+    return None
+
+
 @dataclass
 class Row:
     """One measured line of a table.
 
+    hecrypt's batch paths spread over every usable core (a process pool) while
+    phe runs on one, so a row can carry two hecrypt figures: ``seconds`` as a
+    user runs it (the default executor, on ``cores`` cores) and
+    ``one_core_seconds`` on a single core, measured in the same run. The
+    first gives the *machine* ratio (throughput of the machine, phe as its
+    users run it), the second the *per-core* ratio.
+
     Attributes:
-        group: ``"throughput"``, ``"latency"`` or ``"setup"``.
+        group: ``"throughput"``, ``"latency"``, ``"setup"`` or ``"size"``.
         operation: what was measured.
-        seconds: hecrypt's time (per value, or total for setup rows).
+        seconds: hecrypt's time (per value, or total for setup rows), as a
+            user runs it: on ``cores`` cores.
         baseline: what it is compared with (``"phe"``, ``"raw gmpy2"``, ``""``).
         baseline_seconds: the baseline's time per value, if any.
         kind: ``"speedup"`` (ratio = baseline / hecrypt, higher is better),
@@ -41,9 +77,19 @@ class Row:
         target: the ratio to reach, if the row has a target.
         note: a short remark printed under the table.
         spread: fastest and slowest repeat of hecrypt's time (same unit as
-            ``seconds``), to show how noisy the machine was.
+            ``seconds``), to show how noisy the machine was; taken from
+            ``samples`` when not given.
         unit: ``"s"`` (the default: ``seconds`` and ``baseline_seconds`` are
             times) or ``"B"`` (they are sizes in bytes).
+        cores: cores hecrypt's ``seconds`` ran on (1 for in-process paths).
+        one_core_seconds: hecrypt's time on one core, for rows whose
+            ``seconds`` may use several; None when not measured.
+        baseline_cores: cores the baseline ran on (phe: 1).
+        target_on: ``"machine"`` (the target is about :attr:`ratio`, hecrypt
+            on ``cores`` cores) or ``"core"`` (about :attr:`core_ratio`).
+        samples: hecrypt's time per repeat (same unit as ``seconds``).
+        one_core_samples: the same for ``one_core_seconds``.
+        baseline_samples: the baseline's time per repeat.
     """
 
     group: str
@@ -56,27 +102,108 @@ class Row:
     note: str = ""
     spread: tuple[float, float] | None = None
     unit: str = "s"
+    cores: int = 1
+    one_core_seconds: float | None = None
+    baseline_cores: int = 1
+    target_on: str = "machine"
+    samples: tuple[float, ...] = ()
+    one_core_samples: tuple[float, ...] = ()
+    baseline_samples: tuple[float, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.target_on not in ("machine", "core"):
+            raise ValueError('target_on is "machine" or "core"')
+        if self.cores < 1 or self.baseline_cores < 1:
+            raise ValueError("core counts are positive")
+        self.samples = tuple(self.samples)
+        self.one_core_samples = tuple(self.one_core_samples)
+        self.baseline_samples = tuple(self.baseline_samples)
+        if self.spread is None and self.samples:
+            self.spread = (min(self.samples), max(self.samples))
 
     @property
     def ratio(self) -> float | None:
-        """The ratio the target is about, or None."""
-        if self.seconds is None or self.baseline_seconds is None:
-            return None
-        if self.seconds <= 0 or self.baseline_seconds <= 0:
-            return None
-        if self.kind == "speedup":
-            return self.baseline_seconds / self.seconds
-        if self.kind == "overhead":
-            return self.seconds / self.baseline_seconds
-        return None
+        """The machine ratio: hecrypt on :attr:`cores` cores vs the baseline, or None."""
+        return _ratio(self.kind, self.seconds, self.baseline_seconds)
+
+    @property
+    def has_one_core(self) -> bool:
+        """Whether the row carries a separate one-core measurement."""
+        return self.one_core_seconds is not None
+
+    @property
+    def core_ratio(self) -> float | None:
+        """The per-core ratio: hecrypt on one core vs the baseline on one, or None.
+
+        The machine ratio when hecrypt ran on one core anyway; None when it
+        used several and no one-core figure was measured.
+        """
+        if self.one_core_seconds is not None:
+            return _ratio(self.kind, self.one_core_seconds, self.baseline_seconds)
+        return self.ratio if self.cores == 1 else None
+
+    @property
+    def target_ratio(self) -> float | None:
+        """The ratio the target is defined on (:attr:`target_on`)."""
+        return self.core_ratio if self.target_on == "core" else self.ratio
+
+    def meets(self, ratio: float) -> bool:
+        """Whether ``ratio`` meets the target (False without a target)."""
+        if self.target is None:
+            return False
+        return ratio >= self.target if self.kind == "speedup" else ratio <= self.target
 
     @property
     def passed(self) -> bool | None:
         """True/False when the row has a target, None otherwise."""
-        r = self.ratio
+        r = self.target_ratio
         if self.target is None or r is None:
             return None
-        return r >= self.target if self.kind == "speedup" else r <= self.target
+        return self.meets(r)
+
+    def ratio_range(self, on: str | None = None) -> RatioRange | None:
+        """Lowest and highest ratio over the repeats (a :class:`RatioRange`).
+
+        ``on`` is ``"machine"`` or ``"core"`` (default: :attr:`target_on`).
+        When both sides were timed the same number of times (interleaved
+        repeats) repeat ``i`` of hecrypt is paired with repeat ``i`` of the
+        baseline, so noise that hit both alike cancels; otherwise the range
+        pairs the extremes (fastest against slowest), which is wider. The
+        median ratio reported always lies inside the range. None without
+        samples on both sides.
+        """
+        on = on or self.target_on
+        mine = self.samples
+        if on == "core":
+            if self.one_core_samples:
+                mine = self.one_core_samples
+            elif self.cores != 1:
+                return None
+        base = self.baseline_samples
+        if not mine or not base:
+            return None
+        if len(mine) == len(base):
+            ratios = [_ratio(self.kind, h, b) for h, b in zip(mine, base)]
+        else:
+            ratios = [_ratio(self.kind, h, b) for h in (min(mine), max(mine))
+                      for b in (min(base), max(base))]
+        vals = [r for r in ratios if r is not None]
+        if not vals:
+            return None
+        paired = len(mine) == len(base)
+        return RatioRange(min(vals), max(vals), min(len(mine), len(base)), paired)
+
+    @property
+    def within_noise(self) -> bool | None:
+        """Whether the repeats disagree about the target (some meet it, some not).
+
+        None without a target or without repeats on both sides; False when
+        every repeat gives the same verdict as the median.
+        """
+        rng = self.ratio_range()
+        if self.target is None or rng is None:
+            return None
+        return self.meets(rng.low) != self.meets(rng.high)
 
 
 @dataclass
