@@ -464,9 +464,14 @@ def _b64(value: bytes) -> str:
 def _unb64(value: Any, field: str, error: _Error) -> bytes:
     s = _json_str(value, field, error)
     try:
-        return base64.b64decode(s.encode("ascii"), validate=True)
+        raw = base64.b64decode(s.encode("ascii"), validate=True)
     except (binascii.Error, ValueError, UnicodeEncodeError):
         raise error(f"field {field!r} is not valid base64") from None
+    # The decoder ignores the unused low bits of the last character; one
+    # spelling per integer, as in the binary form.
+    if _b64(raw) != s:
+        raise error(f"field {field!r} is not canonical base64: its unused bits must be zero")
+    return raw
 
 
 def _json_key_int(value: Any, field: str, error: _Error) -> int:
