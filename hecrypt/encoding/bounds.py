@@ -70,6 +70,7 @@ __all__ = [
     "encode_array",
     "decode_array",
     "encode_weights",
+    "declared_bound",
     "weights_scale",
     "max_abs",
     "rescale",
@@ -147,6 +148,28 @@ def _int_ratio_to_float(m: int, scale: int) -> float:
         raise EncodingOverflowError(
             f"a value of {abs(m).bit_length() - scale} integer bits does not fit a float"
         ) from None
+
+
+def declared_bound(value_bound: Any, scale: int, name: str = "value_bound") -> int:
+    """``ceil(value_bound * 2**scale)``, exactly: the encoded bound a public bound means.
+
+    An integer bound is taken as it is (not rounded to a float first, which
+    could move it below the data it bounds); anything else is read as a float,
+    by its exact binary value.
+
+    Raises:
+        ValueError: ``value_bound`` is negative, NaN or infinite.
+    """
+    if isinstance(value_bound, numbers.Integral) and not isinstance(value_bound, bool):
+        p, q = int(value_bound), 1
+    else:
+        vb = float(value_bound)
+        if not math.isfinite(vb):
+            raise ValueError(f"{name} must be a finite non-negative number")
+        p, q = vb.as_integer_ratio()
+    if p < 0:
+        raise ValueError(f"{name} must be a finite non-negative number")
+    return -((-p << scale) // q)
 
 
 def _need(bound: int, max_int: int, what: str) -> int:
@@ -266,11 +289,7 @@ def encode_array(
         scale = check_frac_bits(frac_bits)
     max_int = _check_int(max_int, "max_int", 1)
     if value_bound is not None:
-        vb = float(value_bound)
-        if not math.isfinite(vb) or vb < 0:
-            raise ValueError("value_bound must be a finite non-negative number")
-        p, q = vb.as_integer_ratio()
-        declared = -((-p << scale) // q)  # ceil(vb * 2**scale); |round(x 2^f)| <= it
+        declared = declared_bound(value_bound, scale)  # |round(x 2^f)| <= it for |x| <= vb
         _need(declared, max_int, "the declared value_bound")
     ints = _encode_ints(arr, scale)
     actual = max_abs(ints)

@@ -236,11 +236,7 @@ class EncryptedNumber:
         """
         from hecrypt.encoding import bounds
 
-        vb = float(value_bound)
-        if not vb >= 0 or vb == float("inf"):
-            raise ValueError("value_bound must be a finite non-negative number")
-        p, q = vb.as_integer_ratio()
-        bound = -((-p << self._scale) // q)  # ceil(vb * 2^scale)
+        bound = bounds.declared_bound(value_bound, self._scale)  # ceil(vb * 2^scale)
         bounds._need(bound, self._pk._max_int, "the given value_bound")
         return EncryptedNumber._make(self._pk, self._c, self._scale, self._fresh, bound)
 

@@ -61,7 +61,6 @@ results are not fresh; :meth:`PackedTensor.to_bytes` re-randomizes them.
 
 from __future__ import annotations
 
-import math
 import numbers
 from collections.abc import Sequence
 from concurrent.futures import Executor
@@ -107,11 +106,7 @@ def _encoded_bound(bound: float, frac_bits: int, name: str) -> int:
     """``ceil(bound * 2**frac_bits)`` for a finite non-negative real ``bound``."""
     if isinstance(bound, bool) or not isinstance(bound, numbers.Real):
         raise TypeError(f"{name} must be a real number, not {type(bound).__name__}")
-    b = float(bound)
-    if not math.isfinite(b) or b < 0:
-        raise ValueError(f"{name} must be a finite non-negative number")
-    p, q = b.as_integer_ratio()
-    return -((-p << frac_bits) // q)
+    return bounds.declared_bound(bound, frac_bits, name)
 
 
 def _layout(

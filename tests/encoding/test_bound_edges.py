@@ -139,6 +139,21 @@ def test_big_int_data_at_and_above_the_declared_bound() -> None:
         encode_array(np.array([b + 1], dtype=object), None, MAX_INT, value_bound=float(b))
 
 
+@pytest.mark.parametrize("f", [0, 5])
+def test_an_integer_bound_beyond_float_precision_is_exact(f: int) -> None:
+    for b in (2**53 + 1, 2**64 + 1, 2**100 + 1):
+        assert float(b) < b  # a float would round the bound below the data
+        assert bounds.declared_bound(b, f) == b << f
+        ints, enc = encode_array(np.array([b, -b], dtype=object), f, MAX_INT, value_bound=b)
+        assert enc.bound == b << f and ints.tolist() == [b << f, -(b << f)]
+        with pytest.raises(ValueError, match="value_bound"):
+            encode_array(np.array([b + 1], dtype=object), f, MAX_INT, value_bound=b)
+    assert bounds.declared_bound(np.int64(2**53 + 1), 0) == 2**53 + 1
+    for bad in (-1, -0.5, math.nan, math.inf):
+        with pytest.raises(ValueError, match="finite non-negative"):
+            bounds.declared_bound(bad, 0)
+
+
 def test_a_fractional_bound_on_int_data_rounds_up_to_the_grid() -> None:
     # 7.25 at scale 0 declares ceil(7.25) = 8: the integer 8 encodes within it
     ints, enc = encode_array(np.array([8, -8]), None, MAX_INT, value_bound=7.25)

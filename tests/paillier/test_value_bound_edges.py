@@ -159,6 +159,38 @@ def test_int_tensor_at_and_above_the_declared_bound(keypair_1024: Keys, owner: b
         encrypt(np.array([big + 1], dtype=object), value_bound=float(big), executor=SERIAL)
 
 
+@OWNERS
+@pytest.mark.parametrize("b", [2**53 + 1, 2**100 + 1])
+def test_an_integer_bound_beyond_float_precision_is_exact(
+    keypair_1024: Keys, owner: bool, b: int
+) -> None:
+    # float(b) rounds down to b - 1: the bound must be taken as the integer it is
+    pk, sk = keypair_1024
+    assert float(b) < b
+    encrypt = encryptor(keypair_1024, owner)
+    for x in (b, -b):
+        y = encrypt(x, value_bound=b)
+        assert y.bound == b and sk.decrypt(y) == x
+    with pytest.raises(ValueBoundError):
+        encrypt(b + 1, value_bound=b)
+    data = np.array([b, -b], dtype=object)
+    t = encrypt(data, value_bound=b, executor=SERIAL)
+    assert t.bound == b and sk.decrypt(t).tolist() == [b, -b]
+    with pytest.raises(ValueBoundError):
+        encrypt(np.array([b + 1], dtype=object), value_bound=b, executor=SERIAL)
+    p = packer(keypair_1024, owner)(data.reshape(2, 1), frac_bits=0, value_bound=b,
+                                    executor=SERIAL)
+    assert p.bound == b and sk.decrypt(p, executor=SERIAL).tolist() == [[b], [-b]]
+    assert p.layout == layout_for_key(pk, value_bound=b, features=1, frac_bits=0)
+    with pytest.raises(ValueBoundError):
+        packer(keypair_1024, owner)(np.array([[b + 1]], dtype=object), frac_bits=0,
+                                    value_bound=b, executor=SERIAL)
+    raw = EncryptedNumber(pk, pk.raw_encrypt(b))
+    assert raw.with_bound(b).bound == b and sk.decrypt(raw.with_bound(b)) == b
+    with pytest.raises(EncodingOverflowError, match="tracked bound"):
+        sk.decrypt(raw.with_bound(b - 1))
+
+
 # ------------------------------------------------------------------ encrypt_packed
 @OWNERS
 @pytest.mark.parametrize(("vb", "f", "on_grid"), CASES)
