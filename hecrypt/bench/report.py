@@ -287,8 +287,20 @@ Measured by `hecrypt bench` (also `python -m hecrypt.bench`), which times
 hecrypt and phe (python-paillier) on the same key in the same run and checks
 every result it times. Each section below is rewritten in place when the
 benchmark runs with `--write docs/performance.md`; the command, machine and
-date of each run are recorded with its numbers. Steady-state throughput,
-single-value latency and one-off setup are reported in separate tables.
+date of each run are recorded with its numbers, and a section is written
+only when every correctness check of the run passed. Steady-state
+throughput, single-value latency and one-off setup are reported in separate
+tables.
+
+phe runs on one core; hecrypt's batch paths use the default executor (a
+process pool over every usable core for large calls). Batch rows are timed
+both ways in the same run: *ratio per core* is hecrypt on one core against
+phe on one, *ratio per machine* hecrypt on the cores its call used against
+phe on one; the core counts are given beside each ratio, and targets are
+defined on the machine ratio. Next to each PASS/MISS: the lowest and highest
+ratio over the repeats ("within noise" when some repeats meet the target and
+some do not). hecrypt's public-key rows use DJN short-exponent randomness
+(an assumption beyond DCR), phe's full `r^n`.
 """
 
 
