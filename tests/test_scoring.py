@@ -4,6 +4,7 @@ the predictions equal scikit-learn's."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any, cast
 
@@ -255,6 +256,20 @@ def test_bad_records_are_refused_before_encryption(
         with pytest.raises(error, match=match):
             method(x)
     assert small_client.last_report is None
+
+
+def test_records_at_the_value_bound_are_scored_the_next_float_refused(
+    keypair_1024: Keys,
+) -> None:
+    client = _client(models.from_arrays([1.0, -2.0], 0.5), keypair_1024, value_bound=3.0)
+    one = np.array([[3.0, -3.0]])
+    many = np.array([[3.0, -3.0], [-3.0, 3.0], [0.0, 3.0]])  # the packed path
+    assert client.predict(one).tolist() == [9.5]
+    np.testing.assert_allclose(client.predict(many), [9.5, -8.5, -5.5], atol=1e-6)
+    above = math.nextafter(3.0, math.inf)
+    for x in ([[above, 0.0]], [[0.0, -above]], [[3.0, 0.0], [0.0, above]]):
+        with pytest.raises(InvalidFeatures, match="value_bound"):
+            client.predict(np.array(x))
 
 
 def test_keys(keypair_1024: Keys, other_keypair_1024: Keys) -> None:
