@@ -28,6 +28,7 @@ from typing import Any
 import pytest
 
 from hecrypt import _gmp
+from hecrypt.compat import phe as compat_phe
 from hecrypt.paillier import (
     EncryptedNumber,
     SerialExecutor,
@@ -174,13 +175,14 @@ def _owner_encrypt(key: Any, window: int, path: str, ms: list[int]) -> list[Any]
     return [key.randomizer(c, m) for c, m in zip(cs, ms)]
 
 
-@pytest.mark.parametrize("path,window", [("encrypt", 5), ("encrypt_batch", 6), ("precompute", 7)])
+@pytest.mark.parametrize("path,window", [("encrypt", 9), ("encrypt_batch", 5), ("precompute", 7)])
 def test_owner_encryption_randomness_is_uniform(
     key: Any, uniform: Any, path: str, window: int
 ) -> None:
     """``PrivateKey.encrypt``, ``encrypt_batch`` and ``precompute`` pools: the first
     draws of a key's sampler are uniform ``r^n``, the later ones ``g_p^a, g_q^b``
-    with uniform exponents. A window of its own gives each path a fresh sampler.
+    with uniform exponents. A window of its own gives each path a fresh sampler;
+    with window 9 the draws go through the small (8-bit) tables, then the full ones.
 
     False alarm: seven checks, sum asserted below 2^-35 (each about 2^-41).
     """
@@ -192,7 +194,7 @@ def test_owner_encryption_randomness_is_uniform(
         if len(direct) >= DRAWS:
             break
     tabled = _owner_encrypt(key, window, path, list(range(-DRAWS // 2, DRAWS // 2)))
-    assert randomness.owner_sampler(key.p, key.q, window) is s and s._tables is not None
+    assert randomness.owner_sampler(key.p, key.q, window) is s and s.table_window == window
     alarm = check_units(uniform, key, direct, f"owner {path}, direct")
     alarm += check_owner_exponents(uniform, key, tabled, s._bases, f"owner {path}, tables")
     assert alarm <= TEST_LIMIT
@@ -254,17 +256,21 @@ def _public_randomizers(key: Any, path: str, ms: list[int]) -> list[Any]:
         xs = pk.encrypt_batch(ms, executor=ex)
         assert pk.pool_size == 0
         return [key.randomizer(x.ciphertext, m) for x, m in zip(xs, ms)]
+    if path == "phe_compat":  # hecrypt.compat.phe draws DJNSampler.sample() one at a time
+        cpk = compat_phe.PaillierPublicKey(key.n)
+        return [key.randomizer(cpk.raw_encrypt(m), m) for m in ms]
     assert path == "rerandomized"
     x = EncryptedNumber._make(pk, _gmp.mpz(1 + 7 * key.n), 0, False, 8)  # R = 1
     return [key.randomizer(x.rerandomized().ciphertext, 7) for _ in ms]
 
 
 @pytest.mark.parametrize("path", ["encrypt", "encrypt_batch", "precompute", "rerandomized",
-                                  "short"])
+                                  "short", "phe_compat"])
 def test_public_encryption_exponents_are_uniform(key: Any, uniform: Any, path: str) -> None:
     """``PublicKey.encrypt``, ``encrypt_batch`` (default and 160-bit opt-in exponents),
-    ``precompute`` pools and ``rerandomized()`` draw ``hs^alpha`` with ``alpha`` uniform
-    in ``[0, 2^exp_bits)``: the key's fresh sampler, its direct draws then its table.
+    ``precompute`` pools, ``rerandomized()`` and the phe-compatible ``raw_encrypt``
+    draw ``hs^alpha`` with ``alpha`` uniform in ``[0, 2^exp_bits)``: the key's fresh
+    sampler, its direct draws then its table.
 
     False alarm: one check, about 2^-41 (asserted below 2^-38).
     """
@@ -287,10 +293,10 @@ def _circuit_private(key: Any, path: str) -> list[Any]:
 
         def run() -> list[Any]:
             return rerandomize_for_key_holder(pk, cs, executor=SerialExecutor())
-    elif path == "on the spot":
+    elif path == "on_the_spot":
         def run() -> list[Any]:
             return rerandomize_for_key_holder(pk, cs, executor=SerialExecutor())
-    elif path == "worker processes":
+    elif path == "worker_processes":
         def run() -> list[Any]:
             return rerandomize_for_key_holder(pk, cs)  # default: the local process pool
     else:
@@ -304,7 +310,7 @@ def _circuit_private(key: Any, path: str) -> list[Any]:
     return [key.randomizer(c, m) for m, c in enumerate(out)]
 
 
-@pytest.mark.parametrize("path", ["pool", "on the spot", "worker processes", "rerandomized"])
+@pytest.mark.parametrize("path", ["pool", "on_the_spot", "worker_processes", "rerandomized"])
 def test_circuit_private_randomizers_are_uniform_units(key: Any, uniform: Any, path: str) -> None:
     """Circuit-private re-randomization multiplies by ``r^n`` with ``r`` uniform in
     ``Z_n^*``, from the pool (``precompute_circuit_private``), computed on the spot,
