@@ -193,7 +193,7 @@ def test_paillier_triple_source_randomness(
     - the client's encryption randomness (key-owner tables, window 8):
       exponents uniform in ``[0, p-1)`` and ``[0, q-1)`` (first 256 values).
 
-    False alarm: 12 checks, sum asserted below 2^-35 (each about 2^-40).
+    False alarm: ten checks, sum asserted below 2^-35 (each about 2^-40).
     """
     key = smooth_key
     size = 6 * 256  # 6 slots of 170 bits per returned ciphertext: 256 ciphertexts
