@@ -86,12 +86,12 @@ def _poly_forward(poly: Any, x: np.ndarray, f: int) -> tuple[np.ndarray, np.ndar
 
 
 def _conv_backward(s: np.ndarray, w: np.ndarray, x_shape: tuple[int, ...],
-                   strides: tuple[int, int], padding: str) -> np.ndarray:
+                   strides: tuple[int, int], padding: ring.PaddingLike) -> np.ndarray:
     """Adjoint of a channels-last convolution: ``s`` (B, Ho, Wo, O) -> (B, H, W, C)."""
     b, h, wd, c = x_shape
     kh, kw, _, o = w.shape
-    ho, pt, pb = ring.conv2d_padding(h, kh, strides[0], padding)
-    wo, pl, pr = ring.conv2d_padding(wd, kw, strides[1], padding)
+    ho, pt, pb = ring.conv2d_padding(h, kh, strides[0], padding, 0)
+    wo, pl, pr = ring.conv2d_padding(wd, kw, strides[1], padding, 1)
     cols = (s.reshape(-1, o) @ w.reshape(-1, o).T).reshape(b, ho, wo, kh, kw, c)
     grad = np.zeros((b, h + pt + pb, wd + pl + pr, c))
     for p in range(kh):
@@ -216,12 +216,12 @@ def statistical_error_bound(net: Any, X: np.ndarray, frac_bits: int = ring.DEFAU
     return det + lam
 
 
-def _conv_float(x: np.ndarray, w: np.ndarray, strides: tuple[int, int], padding: str
+def _conv_float(x: np.ndarray, w: np.ndarray, strides: tuple[int, int], padding: ring.PaddingLike
                 ) -> np.ndarray:
     h, wd = x.shape[1], x.shape[2]
     kh, kw = w.shape[0], w.shape[1]
-    ho, pt, pb = ring.conv2d_padding(h, kh, strides[0], padding)
-    wo, pl, pr = ring.conv2d_padding(wd, kw, strides[1], padding)
+    ho, pt, pb = ring.conv2d_padding(h, kh, strides[0], padding, 0)
+    wo, pl, pr = ring.conv2d_padding(wd, kw, strides[1], padding, 1)
     xp = np.pad(x, ((0, 0), (pt, pb), (pl, pr), (0, 0)))
     win = np.lib.stride_tricks.sliding_window_view(xp, (kh, kw), axis=(1, 2))
     win = win[:, : (ho - 1) * strides[0] + 1 : strides[0], : (wo - 1) * strides[1] + 1 : strides[1]]

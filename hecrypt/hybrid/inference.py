@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from hecrypt.exceptions import ProtocolError, UnsupportedModelError
-from hecrypt.hybrid import comparison
+from hecrypt.hybrid import comparison, ring
 from hecrypt.hybrid.protocols import Product, SecretSharing, polynomial_requests
 from hecrypt.hybrid.shares import SharedTensor
 from hecrypt.hybrid.triples import TripleRequest
@@ -50,6 +50,14 @@ CLIENT = "client"
 
 
 # ----------------------------------------------------------------------- specs
+def _padding_message(padding: Any) -> Any:
+    """A Conv2D padding as the spec carries it: a string or ``[[top, bottom], [left, right]]``."""
+    if isinstance(padding, str):
+        return padding
+    (t, b), (lft, r) = padding
+    return [[int(t), int(b)], [int(lft), int(r)]]
+
+
 def _poly_dict(poly: Any) -> dict[str, Any]:
     return dict(poly.to_dict())
 
@@ -63,7 +71,8 @@ def _sequential_spec(net: Any) -> dict[str, Any]:
         where = f"layer {i} ({kind})"
         if kind == "Conv2D":
             layers.append({"type": "conv2d", "kernel": list(layer.kernel.shape),
-                           "strides": list(layer.strides), "padding": layer.padding})
+                           "strides": list(layer.strides),
+                           "padding": _padding_message(layer.padding)})
         elif kind == "Dense":
             layers.append({"type": "dense", "kernel": list(layer.kernel.shape)})
         elif kind == "AveragePooling2D":
@@ -204,8 +213,10 @@ def check_spec(obj: Any) -> dict[str, Any]:
             if t == "conv2d":
                 _ints(layer["kernel"], 4, "kernel")
                 _ints(layer["strides"], 2, "strides")
-                if layer["padding"] not in ("valid", "same"):
-                    raise ProtocolError("malformed model description: padding")
+                try:
+                    layer["padding"] = ring.normalize_padding(layer["padding"])
+                except ValueError as exc:
+                    raise ProtocolError(f"malformed model description: {exc}") from None
             elif t == "dense":
                 _ints(layer["kernel"], 2, "kernel")
             elif t in ("avgpool", "maxpool"):
@@ -261,7 +272,6 @@ def plan(model: Any, batch_shape: Sequence[int] | int) -> list[TripleRequest]:
         if spec["sigmoid"] is not None:
             reqs.extend(polynomial_requests((shape[0], k[1]), _poly(spec["sigmoid"])))
         return reqs
-    from hecrypt.hybrid import ring
 
     for layer in spec["layers"]:
         t = layer["type"]

@@ -399,7 +399,7 @@ class SecretSharing:
     dot = matmul
 
     def conv2d(self, x: SharedTensor, w: SharedTensor, strides: int | Sequence[int] = 1,
-               padding: str = "valid") -> SharedTensor:
+               padding: ring.PaddingLike = "valid") -> SharedTensor:
         """Channels-last convolution of shared ``x`` (N,H,W,C) and kernel (kh,kw,C,O). One round."""
         st = (strides, strides) if isinstance(strides, int) else tuple(strides)
         return self.products([Product("conv2d", x, w, (tuple(int(s) for s in st), padding))])[0]

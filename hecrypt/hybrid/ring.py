@@ -52,6 +52,8 @@ __all__ = [
     "conv2d",
     "conv2d_output_shape",
     "conv2d_padding",
+    "normalize_padding",
+    "PaddingLike",
     "to_signed",
     "from_signed",
     "shift_right_signed",
@@ -203,27 +205,87 @@ def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.matmul(_ring(a, "a"), _ring(b, "b"))
 
 
-def conv2d_padding(size: int, kernel: int, stride: int, padding: str) -> tuple[int, int, int]:
-    """``(output size, pad before, pad after)`` along one axis, Keras semantics.
+#: What a convolution's ``padding`` argument may be: ``"valid"``, ``"same"``, an int
+#: ``p`` or ``((top, bottom), (left, right))`` (tuples or lists).
+PaddingLike = str | int | Sequence[Sequence[int]]
+
+
+def normalize_padding(padding: Any) -> str | tuple[tuple[int, int], tuple[int, int]]:
+    """The canonical form of a convolution's padding.
+
+    Accepts ``"valid"``, ``"same"``, a non-negative int ``p`` (``((p, p), (p, p))``)
+    or ``((top, bottom), (left, right))`` as tuples or lists of non-negative
+    ints (the form a JSON file or a decoded message carries).
+
+    Raises:
+        ValueError: any other value (the message states the accepted forms).
+    """
+    if isinstance(padding, str):
+        if padding in ("valid", "same"):
+            return padding
+        raise ValueError(f"padding must be 'valid', 'same' or ((top, bottom), (left, right)), "
+                         f"not {padding!r}")
+    if _is_int(padding):
+        p = _pad_amount(padding)
+        return (p, p), (p, p)
+    if not isinstance(padding, (tuple, list)) or len(padding) != 2 or not all(
+            isinstance(a, (tuple, list)) and len(a) == 2 for a in padding):
+        raise ValueError("explicit padding must be ((top, bottom), (left, right)), "
+                         f"not {padding!r}")
+    (t, b), (lft, r) = padding
+    return (_pad_amount(t), _pad_amount(b)), (_pad_amount(lft), _pad_amount(r))
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
+
+
+def _pad_amount(v: Any) -> int:
+    if not _is_int(v) or int(v) < 0:
+        raise ValueError(f"padding amounts must be non-negative ints, not {v!r}")
+    return int(v)
+
+
+def conv2d_padding(size: int, kernel: int, stride: int, padding: PaddingLike, axis: int = 0
+                   ) -> tuple[int, int, int]:
+    """``(output size, pad before, pad after)`` along one axis.
 
     ``"valid"``: no padding, ``out = floor((size - kernel) / stride) + 1``.
     ``"same"``: ``out = ceil(size / stride)``, padding split with the extra
-    element after (as TensorFlow/Keras).
+    element after (as TensorFlow/Keras). Explicit padding (any form
+    :func:`normalize_padding` accepts; ``axis`` 0 takes ``(top, bottom)``, 1
+    ``(left, right)``): ``out = floor((size + before + after - kernel) / stride) + 1``
+    (as PyTorch and ONNX). Each explicit amount must be smaller than the
+    kernel, as "same" padding always is: a larger pad only adds outputs that
+    see nothing but zeros (and would let a peer's message make a party pad
+    its input without bound).
 
     Raises:
-        ValueError: unknown padding, or a kernel larger than a valid input.
+        ValueError: unknown padding, a pad not smaller than the kernel, or a
+            kernel larger than the (padded) input.
     """
     if stride < 1 or kernel < 1:
         raise ValueError("kernel sizes and strides must be positive")
-    if padding == "valid":
-        if kernel > size:
-            raise ValueError(f"a kernel of {kernel} does not fit an input of {size} ('valid')")
-        return (size - kernel) // stride + 1, 0, 0
-    if padding == "same":
+    pad = normalize_padding(padding)
+    if isinstance(pad, str):
+        if pad == "valid":
+            if kernel > size:
+                raise ValueError(f"a kernel of {kernel} does not fit an input of {size} "
+                                 "('valid')")
+            return (size - kernel) // stride + 1, 0, 0
         out = -(-size // stride)
         total = max((out - 1) * stride + kernel - size, 0)
         return out, total // 2, total - total // 2
-    raise ValueError(f"padding must be 'valid' or 'same', not {padding!r}")
+    if axis not in (0, 1):
+        raise ValueError(f"axis must be 0 (height) or 1 (width), not {axis!r}")
+    before, after = pad[axis]
+    if max(before, after) >= kernel:
+        raise ValueError(f"padding {before, after} must be smaller than the kernel ({kernel}) "
+                         "on each side")
+    if size + before + after < kernel:
+        raise ValueError(f"a kernel of {kernel} does not fit an input of {size} padded by "
+                         f"{before, after} (output size < 1)")
+    return (size + before + after - kernel) // stride + 1, before, after
 
 
 def _pair(v: int | Sequence[int], what: str) -> tuple[int, int]:
@@ -239,7 +301,7 @@ def conv2d_output_shape(
     x_shape: Sequence[int],
     w_shape: Sequence[int],
     strides: int | Sequence[int] = 1,
-    padding: str = "valid",
+    padding: PaddingLike = "valid",
 ) -> tuple[int, int, int, int]:
     """Output shape ``(N, H', W', C_out)`` of :func:`conv2d` (channels-last)."""
     if len(x_shape) != 4 or len(w_shape) != 4:
@@ -249,19 +311,19 @@ def conv2d_output_shape(
     if cin != c:
         raise ValueError(f"the kernel expects {cin} input channels, the input has {c}")
     sh, sw = _pair(strides, "strides")
-    ho = conv2d_padding(h, kh, sh, padding)[0]
-    wo = conv2d_padding(w, kw, sw, padding)[0]
+    ho = conv2d_padding(h, kh, sh, padding, 0)[0]
+    wo = conv2d_padding(w, kw, sw, padding, 1)[0]
     return n, ho, wo, cout
 
 
 def im2col(
-    x: np.ndarray, kh: int, kw: int, strides: int | Sequence[int], padding: str
+    x: np.ndarray, kh: int, kw: int, strides: int | Sequence[int], padding: PaddingLike
 ) -> np.ndarray:
     """Patches of ``x`` (N, H, W, C) as a matrix ``(N*H'*W', kh*kw*C)`` (row order kh, kw, C)."""
     n, h, w, c = x.shape
     sh, sw = _pair(strides, "strides")
-    ho, pt, pb = conv2d_padding(h, kh, sh, padding)
-    wo, pl, pr = conv2d_padding(w, kw, sw, padding)
+    ho, pt, pb = conv2d_padding(h, kh, sh, padding, 0)
+    wo, pl, pr = conv2d_padding(w, kw, sw, padding, 1)
     if pt or pb or pl or pr:
         x = np.pad(x, ((0, 0), (pt, pb), (pl, pr), (0, 0)))
     win = np.lib.stride_tricks.sliding_window_view(x, (kh, kw), axis=(1, 2))
@@ -273,7 +335,7 @@ def conv2d(
     x: np.ndarray,
     w: np.ndarray,
     strides: int | Sequence[int] = 1,
-    padding: str = "valid",
+    padding: PaddingLike = "valid",
 ) -> np.ndarray:
     """Exact 2-D convolution modulo 2^64, channels-last (cross-correlation, as Keras).
 
@@ -281,7 +343,8 @@ def conv2d(
         x: ``(N, H, W, C)`` ring elements.
         w: ``(kh, kw, C, C_out)`` ring elements.
         strides: an int or ``(sh, sw)``.
-        padding: ``"valid"`` or ``"same"`` (zeros; see :func:`conv2d_padding`).
+        padding: ``"valid"``, ``"same"`` or explicit ``((top, bottom), (left, right))``
+            zeros (see :func:`conv2d_padding`).
 
     Returns:
         ``(N, H', W', C_out)`` with ``out[n, i, j, o] = sum_{p, q, c}

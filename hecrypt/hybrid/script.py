@@ -187,7 +187,7 @@ class Computation:
     matmul = dot
 
     def conv2d(self, x: Var, w: Var, strides: int | Sequence[int] = 1,
-               padding: str = "valid") -> Var:
+               padding: ring.PaddingLike = "valid") -> Var:
         """Channels-last convolution of ``(N, H, W, C)`` by a shared ``(kh, kw, C, O)`` kernel."""
         st = (strides, strides) if isinstance(strides, int) else tuple(strides)
         params = (tuple(int(s) for s in st), padding)

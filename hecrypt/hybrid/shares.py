@@ -193,7 +193,7 @@ class SharedTensor:
         ).truncate(self.frac_bits)
 
     def conv2d(
-        self, kernel: Any, strides: int | Sequence[int] = 1, padding: str = "valid"
+        self, kernel: Any, strides: int | Sequence[int] = 1, padding: ring.PaddingLike = "valid"
     ) -> SharedTensor:
         """Convolution with a public kernel ``(kh, kw, C, C_out)`` (channels-last, Keras).
 

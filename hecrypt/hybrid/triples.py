@@ -22,8 +22,10 @@ of :mod:`hecrypt.hybrid.comparison`). A kind registered with ``binary=True``
 is combined with XOR by the dealer; the computing parties' side is the same.
 
 ``conv2d`` requests carry ``params = ((sh, sw), padding)`` with padding
-``"valid"`` or ``"same"`` (Keras semantics, channels-last; see
-:func:`hecrypt.hybrid.ring.conv2d`). Other kinds can be added with
+``"valid"``, ``"same"`` (Keras semantics) or explicit
+``((top, bottom), (left, right))`` amounts, each smaller than the kernel
+(channels-last; see :func:`hecrypt.hybrid.ring.conv2d`). The dealer checks
+them like any other field of a request before computing anything. Other kinds can be added with
 :func:`register_kind`.
 
 A :class:`TripleSource` is asked, in the offline phase, for every triple the
@@ -110,14 +112,21 @@ def _matmul_shape(sa: tuple[int, ...], sb: tuple[int, ...] | None, p: tuple[Any,
     return (sa[0], sb[1])
 
 
-def _conv_params(p: tuple[Any, ...]) -> tuple[tuple[int, int], str]:
+def _conv_params(p: tuple[Any, ...]) -> tuple[tuple[int, int], Any]:
     if len(p) != 2:
         raise ValueError("conv2d params are ((sh, sw), padding)")
     strides, padding = p
+    if isinstance(strides, (str, bytes)) or not isinstance(strides, Sequence) or not all(
+            isinstance(s, (int, np.integer)) and not isinstance(s, bool) for s in strides):
+        raise ValueError(f"conv2d strides must be a pair of ints, not {strides!r}")
     st = tuple(int(s) for s in strides)
-    if len(st) != 2 or min(st) < 1 or padding not in ("valid", "same"):
-        raise ValueError(f"conv2d params must be ((sh, sw), 'valid'|'same'), not {p!r}")
-    return (st[0], st[1]), str(padding)
+    if len(st) != 2 or min(st) < 1:
+        raise ValueError(f"conv2d params must be ((sh, sw), padding) with positive strides, "
+                         f"not {p!r}")
+    try:
+        return (st[0], st[1]), ring.normalize_padding(padding)
+    except ValueError as exc:
+        raise ValueError(f"conv2d params: {exc}") from None
 
 
 def _conv_shape(sa: tuple[int, ...], sb: tuple[int, ...] | None, p: tuple[Any, ...]) -> tuple:

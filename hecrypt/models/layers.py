@@ -24,6 +24,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from hecrypt.exceptions import HecryptError
+from hecrypt.hybrid import ring
 from hecrypt.hybrid.polynomials import Polynomial
 
 __all__ = [
@@ -42,7 +43,6 @@ __all__ = [
 
 #: Activation names :class:`Activation` accepts.
 ACTIVATIONS = ("sigmoid", "relu", "square", "softmax")
-_PADDINGS = ("valid", "same")
 
 
 class NetworkError(HecryptError, ValueError):
@@ -105,14 +105,24 @@ def _expect_rank(input_shape: Shape, rank: int, layer: str) -> None:
         raise NetworkError(f"{layer} takes {kind}, got input shape {input_shape}{hint}")
 
 
-def window_output(size: int, kernel: int, stride: int, padding: str) -> tuple[int, int, int]:
+def window_output(size: int, kernel: int, stride: int, padding: str | Sequence[int]
+                  ) -> tuple[int, int, int]:
     """Output length and (before, after) padding of one spatial axis.
 
     ``"valid"``: no padding, ``floor((size - kernel) / stride) + 1`` outputs
     (``size >= kernel`` required). ``"same"``: ``ceil(size / stride)``
     outputs and ``max((out - 1) * stride + kernel - size, 0)`` zeros of
     padding, the smaller half before (TensorFlow's rule, which Keras uses).
+    An explicit ``(before, after)`` pair: ``floor((size + before + after -
+    kernel) / stride) + 1`` outputs (PyTorch's and ONNX's rule; at least one
+    required).
     """
+    if not isinstance(padding, str):
+        before, after = (int(v) for v in padding)
+        if size + before + after < kernel:
+            raise NetworkError(f"a window of {kernel} does not fit an axis of {size} padded by "
+                               f"{(before, after)} (the output would be empty)")
+        return (size + before + after - kernel) // stride + 1, before, after
     if padding == "valid":
         if size < kernel:
             raise NetworkError(f"a window of {kernel} does not fit an axis of {size} ('valid')")
@@ -224,27 +234,49 @@ class _Weighted(Layer):
         self._pending = (k, b)
 
 
+def _conv_padding(padding: Any, kernel_size: tuple[int, int]
+                  ) -> str | tuple[tuple[int, int], tuple[int, int]]:
+    """Conv2D's padding in canonical form (see :func:`hecrypt.hybrid.ring.normalize_padding`)."""
+    try:
+        pad = ring.normalize_padding(padding)
+    except ValueError as exc:
+        raise NetworkError(f"Conv2D padding: {exc}") from None
+    if isinstance(pad, str):
+        return pad
+    for amounts, k, sides in zip(pad, kernel_size, ("(top, bottom)", "(left, right)")):
+        if max(amounts) >= k:
+            raise NetworkError(f"Conv2D padding {sides} = {amounts} must be smaller than the "
+                               f"kernel size {k} on each side (a larger pad only adds outputs "
+                               "that see nothing but zeros)")
+    return pad
+
+
 class Conv2D(_Weighted):
     """2-D convolution (cross-correlation, as every framework computes it).
 
     ``y[n, i, j, f] = bias[f] + sum_{a, b, c} xp[n, i*sh + a, j*sw + b, c] *
     kernel[a, b, c, f]`` where ``xp`` is the input zero-padded per
     :func:`window_output`.
+
+    ``padding`` is ``"valid"``, ``"same"`` (Keras's rules) or explicit zero
+    rows and columns ``((top, bottom), (left, right))`` as PyTorch and ONNX
+    give them (an int ``p`` means ``((p, p), (p, p))``); each explicit amount
+    must be smaller than the kernel along its axis. ``.padding`` holds the
+    string or the tuple form.
     """
 
     kind = "Conv2D"
 
     def __init__(self, filters: int, kernel_size: int | Sequence[int], strides: int |
-                 Sequence[int] = 1, padding: str = "valid", input_shape: Sequence[int] |
+                 Sequence[int] = 1, padding: ring.PaddingLike = "valid",
+                 input_shape: Sequence[int] |
                  None = None, *, kernel: np.ndarray | None = None,
                  bias: np.ndarray | None = None) -> None:
         super().__init__(kernel, bias)
         self.filters = _positive_int(filters, "Conv2D filters")
         self.kernel_size = _pair(kernel_size, "Conv2D kernel_size")
         self.strides = _pair(strides, "Conv2D strides")
-        if padding not in _PADDINGS:
-            raise NetworkError(f"Conv2D padding must be 'valid' or 'same', got {padding!r}")
-        self.padding = padding
+        self.padding = _conv_padding(padding, self.kernel_size)
         self.input_shape = _shape(input_shape, "Conv2D input_shape")
 
     def padding_amounts(self, input_shape: Sequence[int]
@@ -252,17 +284,22 @@ class Conv2D(_Weighted):
         """``((top, bottom), (left, right))`` zero rows/columns added to the input."""
         _expect_rank(tuple(input_shape), 3, "Conv2D")
         _, top, bottom = window_output(input_shape[0], self.kernel_size[0], self.strides[0],
-                                       self.padding)
+                                       self._axis_padding(0))
         _, left, right = window_output(input_shape[1], self.kernel_size[1], self.strides[1],
-                                       self.padding)
+                                       self._axis_padding(1))
         return (top, bottom), (left, right)
 
     def output_shape(self, input_shape: Sequence[int]) -> Shape:
         shape = tuple(input_shape)
         _expect_rank(shape, 3, "Conv2D")
-        h, _, _ = window_output(shape[0], self.kernel_size[0], self.strides[0], self.padding)
-        w, _, _ = window_output(shape[1], self.kernel_size[1], self.strides[1], self.padding)
+        h, _, _ = window_output(shape[0], self.kernel_size[0], self.strides[0],
+                                self._axis_padding(0))
+        w, _, _ = window_output(shape[1], self.kernel_size[1], self.strides[1],
+                                self._axis_padding(1))
         return (h, w, self.filters)
+
+    def _axis_padding(self, axis: int) -> str | tuple[int, int]:
+        return self.padding if isinstance(self.padding, str) else self.padding[axis]
 
     def weight_shapes(self, input_shape: Shape) -> dict[str, Shape]:
         return {"kernel": (*self.kernel_size, input_shape[2], self.filters),
@@ -279,7 +316,9 @@ class Conv2D(_Weighted):
 
     def config(self) -> dict[str, Any]:
         return {"filters": self.filters, "kernel_size": list(self.kernel_size),
-                "strides": list(self.strides), "padding": self.padding}
+                "strides": list(self.strides),
+                "padding": (self.padding if isinstance(self.padding, str)
+                            else [list(self.padding[0]), list(self.padding[1])])}
 
 
 class Dense(_Weighted):

@@ -12,7 +12,7 @@ Layout (version 1; described for users in ``docs/formats.md``, section
               "input_shape": [8, 8, 1], "description": "...",
               "layers": [{"type": "Conv2D", "config": {"filters": 4,
                             "kernel_size": [3, 3], "strides": [1, 1],
-                            "padding": "same"}},
+                            "padding": "same"}},   # or [[top, bottom], [left, right]]
                          {"type": "Activation", "config": {"name": "sigmoid",
                             "approx": {polynomial, see Polynomial.to_dict}}},
                          ...]}

@@ -56,10 +56,9 @@ _ALTERNATIVES = {
     "Sub": _CHAIN, "Div": _CHAIN, "Slice": _CHAIN, "Gather": _CHAIN,
     "Shape": "a target shape that is constant or computed from the batch size only "
              "(torch.flatten, nn.Flatten or x.view(x.size(0), -1))",
-    "Pad": "the Conv node's own pads (0 or 'same')",
-    "Conv": "a Conv with group=1, dilations 1 and pads 0 or TensorFlow's 'same' (PyTorch: "
-            "padding=k//2 at stride 1; at stride 2 'same' pads the bottom/right more, so an "
-            "even input needs padding on that side only)",
+    "Pad": "the Conv node's own pads (zeros, each side smaller than the kernel)",
+    "Conv": "a Conv with group=1, dilations 1 and pads each smaller than the kernel "
+            "(PyTorch: nn.Conv2d(..., groups=1, dilation=1, padding=p) with p < kernel_size)",
     "ConvTranspose": "Conv", "LSTM": "Conv and Gemm layers", "GRU": "Conv and Gemm layers",
     "RNN": "Conv and Gemm layers", "GlobalMaxPool": "GlobalAveragePool or MaxPool",
     "LpPool": "AveragePool or MaxPool", "InstanceNormalization": "BatchNormalization after Conv",

@@ -57,6 +57,7 @@ from typing import Any
 import numpy as np
 
 from hecrypt.exceptions import ModelFormatError, UnsupportedModelError
+from hecrypt.models.layers import NetworkError, window_output
 from hecrypt.models.onnx_graph import (
     _BATCH,
     _CHAIN,
@@ -276,13 +277,15 @@ class _Importer:
             raise ModelFormatError(f"Conv bias of shape {bias.shape} at {_node_name(node, index)}")
         sh, sw = (int(s) for s in attrs.get("strides", [1, 1]))
         padding = self._padding(node, index, attrs, (height, width), (kh, kw), (sh, sw))
-        if padding == "same":
-            oh, ow = -(-height // sh), -(-width // sw)
-        else:
-            oh, ow = (height - kh) // sh + 1, (width - kw) // sw + 1
+        axes = (padding, padding) if isinstance(padding, str) else padding
+        try:
+            oh = window_output(height, kh, sh, axes[0])[0]
+            ow = window_output(width, kw, sw, axes[1])[0]
+        except NetworkError:
+            oh = ow = 0
         if oh <= 0 or ow <= 0:
             raise ModelFormatError(
-                f"Conv kernel larger than its input at {_node_name(node, index)}"
+                f"Conv kernel larger than its (padded) input at {_node_name(node, index)}"
             )
         self.layers.append(_Pending(
             "conv", weight.transpose(2, 3, 1, 0).copy(), bias.copy(),
@@ -291,7 +294,10 @@ class _Importer:
         self.shape = (out_ch, oh, ow)
 
     def _padding(self, node: Any, index: int, attrs: dict[str, Any], size: tuple[int, int],
-                 kernel: tuple[int, int], strides: tuple[int, int]) -> str:
+                 kernel: tuple[int, int], strides: tuple[int, int]
+                 ) -> str | tuple[tuple[int, int], tuple[int, int]]:
+        """The Conv2D padding of a Conv node: "valid" or "same" when the pads are
+        exactly Keras's, explicit ``((top, bottom), (left, right))`` otherwise."""
         auto = attrs.get("auto_pad", b"NOTSET")
         auto = auto.decode() if isinstance(auto, bytes) else str(auto)
         same = []
@@ -302,15 +308,25 @@ class _Importer:
             return "valid"
         if auto == "SAME_UPPER":
             return "same"
-        if auto not in ("NOTSET", ""):
-            raise _unsupported(node, index, f"auto_pad={auto}; use explicit pads, 0 or 'same'")
-        pads = [int(p) for p in attrs.get("pads", [0, 0, 0, 0])]
+        if auto == "SAME_LOWER":  # the larger half before
+            pads = [same[0][1], same[1][1], same[0][0], same[1][0]]
+        elif auto in ("NOTSET", ""):
+            pads = [int(p) for p in attrs.get("pads", [0, 0, 0, 0])]
+        else:
+            raise ModelFormatError(f"Conv auto_pad={auto!r} at {_node_name(node, index)} is not "
+                                   "one of NOTSET, VALID, SAME_UPPER, SAME_LOWER")
+        if len(pads) != 4 or min(pads) < 0:
+            raise ModelFormatError(f"Conv pads {pads} at {_node_name(node, index)} must be four "
+                                   "non-negative ints [top, left, bottom, right]")
         if all(p == 0 for p in pads):
             return "valid"
         if pads == [same[0][0], same[1][0], same[0][1], same[1][1]]:
             return "same"
-        raise _unsupported(node, index, f"pads {pads} are neither 0 nor 'same' padding "
-                           f"{[same[0][0], same[1][0], same[0][1], same[1][1]]}")
+        if pads[0] >= kernel[0] or pads[2] >= kernel[0] or pads[1] >= kernel[1] or (
+                pads[3] >= kernel[1]):
+            raise _unsupported(node, index, f"pads {pads} not smaller than the kernel "
+                               f"{list(kernel)} (outputs that see only zeros)")
+        return (pads[0], pads[2]), (pads[1], pads[3])
 
     def _dense(self, kernel: np.ndarray, bias: np.ndarray) -> None:
         if self.perm is not None:

@@ -47,6 +47,10 @@ def _conv(name: str, inp: str, out: str, **attrs: Any) -> Any:
     ({"auto_pad": "SAME_UPPER", "strides": [2, 1]}, (6, 6)),
     ({"auto_pad": "VALID", "strides": [1, 2]}, (6, 7)),
     ({"bias": False, "kernel_shape": [3, 3]}, (5, 5)),
+    ({"pads": [1, 1, 1, 1], "strides": [2, 2]}, (8, 8)),  # PyTorch's padding=1 at stride 2
+    ({"pads": [2, 0, 1, 2], "strides": [2, 1]}, (8, 7)),  # asymmetric, all four different
+    ({"pads": [0, 1, 2, 0], "strides": [1, 3]}, (5, 9)),
+    ({"auto_pad": "SAME_LOWER", "strides": [2, 2]}, (8, 8)),
 ])
 def test_conv(onnx_kit: SimpleNamespace, rng: np.random.Generator, attrs: dict[str, Any],
               hw: tuple[int, int]) -> None:
@@ -60,6 +64,21 @@ def test_conv(onnx_kit: SimpleNamespace, rng: np.random.Generator, attrs: dict[s
     x = onnx_kit.rand(rng, 2, 3, *hw, scale=1.0)
     expected = onnx_kit.run(model, x)
     np.testing.assert_allclose(imported.predict(nchw_to_nhwc(x)), nchw_to_nhwc(expected), **TOL)
+
+
+@pytest.mark.parametrize("pads, padding", [
+    ([0, 0, 0, 0], "valid"),
+    ([0, 0, 1, 1], "same"),  # TensorFlow's "same" at stride 2 on 8x8: the extra pad after
+    ([1, 1, 1, 1], ((1, 1), (1, 1))),  # PyTorch's padding=1: not "same" here
+    ([2, 0, 1, 2], ((2, 1), (0, 2))),
+])
+def test_conv_pads_map_to_keras_names_only_when_exact(
+        onnx_kit: SimpleNamespace, rng: np.random.Generator, pads: list[int],
+        padding: Any) -> None:
+    node = _conv("c", "x", "y", pads=pads, strides=[2, 2])
+    weights = {"c_w": onnx_kit.rand(rng, 2, 1, 3, 3), "c_b": onnx_kit.rand(rng, 2)}
+    imported = from_onnx(onnx_kit.make_model([node], ("N", 1, 8, 8), "y", weights))
+    assert imported.layers[0].padding == padding
 
 
 def test_conv_batchnorm_and_bias_add_are_folded(onnx_kit: SimpleNamespace,
@@ -345,9 +364,10 @@ def _unsupported_cases(kit: SimpleNamespace) -> dict[str, tuple[Any, str]]:
         "dilation": (kit.make_model([_conv("bad", "x", "y", dilations=[2, 2])], ("N", 2, 7, 7),
                                     "y", {"bad_w": kit.rand(r, 2, 2, 3, 3),
                                           "bad_b": kit.rand(r, 2)}), "dilat"),
-        "odd_pads": (kit.make_model([_conv("bad", "x", "y", pads=[2, 0, 0, 0])], ("N", 2, 7, 7),
-                                    "y", {"bad_w": kit.rand(r, 2, 2, 3, 3),
-                                          "bad_b": kit.rand(r, 2)}), "padding=k//2"),
+        "pads_not_below_kernel": (kit.make_model(
+            [_conv("bad", "x", "y", pads=[3, 0, 0, 0])], ("N", 2, 7, 7), "y",
+            {"bad_w": kit.rand(r, 2, 2, 3, 3), "bad_b": kit.rand(r, 2)}),
+            "not smaller than the kernel [3, 3]"),
         "pool_pads": (kit.make_model([h.make_node("MaxPool", ["x"], ["y"], name="bad",
                                                   kernel_shape=[2, 2], pads=[1, 1, 1, 1])],
                                      ("N", 2, 6, 6), "y"), "padded pooling"),
