@@ -25,8 +25,8 @@ is combined with XOR by the dealer; the computing parties' side is the same.
 ``"valid"``, ``"same"`` (Keras semantics) or explicit
 ``((top, bottom), (left, right))`` amounts, each smaller than the kernel
 (channels-last; see :func:`hecrypt.hybrid.ring.conv2d`). The dealer checks
-them like any other field of a request before computing anything. Other kinds can be added with
-:func:`register_kind`.
+them like any other field of a request before computing anything. Other
+kinds can be added with :func:`register_kind`.
 
 A :class:`TripleSource` is asked, in the offline phase, for every triple the
 online phase will consume (:meth:`TripleSource.prepare`, usually with the
