@@ -149,3 +149,18 @@ def test_a_server_sending_huge_pads_is_refused_by_the_client() -> None:
     with pytest.raises(ProtocolError, match="malformed model description"):
         run_parties({"client": functools.partial(client_program, X=np.ones((1, 64))),
                      "server": _lying_server, "dealer": dealer_program}, timeout=10)
+
+
+def test_pytorch_export_runs_privately_with_the_dealer() -> None:
+    """The exported nn.Conv2d(..., stride=2, padding=1) network, exact ReLU in shares."""
+    from pathlib import Path
+
+    from hecrypt.models import from_onnx, nchw_to_nhwc
+
+    path = Path(__file__).parents[1] / "models" / "data" / "stride2_pad1_cnn.onnx"
+    net = from_onnx(path)
+    X = nchw_to_nhwc(np.random.default_rng(9).normal(size=(4, 1, 8, 8)))
+    res = private_predict(net, X)
+    ref = net.predict(X)
+    assert np.all(np.abs(res.logits - ref) <= statistical_error_bound(net, X))
+    assert np.array_equal(res.labels, ref.argmax(axis=1))

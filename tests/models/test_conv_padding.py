@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import zipfile
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -181,3 +182,18 @@ def test_onnx_conv_like_pytorch_padding_one_stride_two(onnx_kit: SimpleNamespace
     x = onnx_kit.rand(rng, 5, 1, 8, 8, scale=1.0)
     np.testing.assert_allclose(net.predict(nchw_to_nhwc(x)), onnx_kit.run(model, x),
                                rtol=1e-4, atol=1e-4)
+
+
+def test_pytorch_export_with_padding_one_at_stride_two() -> None:
+    """A file torch.onnx.export wrote (tests/models/data/make_stride2_pad1_cnn.py)."""
+    import onnxruntime
+
+    path = Path(__file__).with_name("data") / "stride2_pad1_cnn.onnx"
+    net = from_onnx(path)
+    convs = [layer for layer in net.layers if isinstance(layer, Conv2D)]
+    assert [(c.strides, c.padding) for c in convs] == [
+        ((2, 2), ((1, 1), (1, 1))), ((1, 1), ((1, 1), (0, 0)))]
+    x = np.random.default_rng(8).normal(size=(6, 1, 8, 8)).astype(np.float32)
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    expected = session.run(None, {"image": x})[0]
+    np.testing.assert_allclose(net.predict(nchw_to_nhwc(x)), expected, rtol=1e-4, atol=1e-4)
