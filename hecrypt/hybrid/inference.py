@@ -40,7 +40,7 @@ from hecrypt.exceptions import ProtocolError, UnsupportedModelError
 from hecrypt.hybrid import comparison, ring
 from hecrypt.hybrid.protocols import Product, SecretSharing, polynomial_requests
 from hecrypt.hybrid.shares import SharedTensor
-from hecrypt.hybrid.triples import TripleRequest
+from hecrypt.hybrid.triples import MAX_ELEMENTS, TripleRequest, check_budget
 
 __all__ = ["model_spec", "model_weights", "check_spec", "plan", "evaluate", "spec_input_shape",
            "weight_shapes"]
@@ -206,6 +206,7 @@ def check_spec(obj: Any) -> dict[str, Any]:
             _ints(obj["kernel"], 2, "kernel")
             if obj["sigmoid"] is not None:
                 Polynomial.from_dict(obj["sigmoid"])
+            _check_size(obj)
             return obj
         _ints(obj["input_shape"], None, "input_shape")
         for layer in obj["layers"]:
@@ -226,12 +227,23 @@ def check_spec(obj: Any) -> dict[str, Any]:
                 Polynomial.from_dict(layer["poly"])
             elif t not in ("flatten", "square", "softmax", "relu"):
                 raise ProtocolError(f"malformed model description: layer type {t!r}")
-        plan(obj, (1, *spec_input_shape(obj)))
+        _check_size(obj)
     except ProtocolError:
         raise
     except Exception as exc:
         raise ProtocolError(f"malformed model description from the server: {exc}") from None
     return obj
+
+
+def _check_size(spec: dict[str, Any]) -> None:
+    """Refuse a described model whose triples for one record exceed :data:`MAX_ELEMENTS`.
+
+    The sizes in a description are the server's word: without this a few
+    bytes could make the client allocate without bound (the dealer applies
+    the same budget to the requests it serves).
+    """
+    check_budget(plan(spec, (1, *spec_input_shape(spec))), MAX_ELEMENTS,
+                 "the model the server described (one record)")
 
 
 def _poly(d: dict[str, Any]) -> Any:

@@ -79,11 +79,13 @@ __all__ = [
     "KINDS",
     "triple_product",
     "MAX_ELEMENTS",
+    "check_budget",
     "computing_index",
 ]
 
 #: The largest number of ring elements one prepare call may ask the dealer for
-#: (2^27 elements, 1 GiB of shares): larger requests are refused before allocating.
+#: (2^27 elements, 1 GiB of shares and scratch memory): larger requests are
+#: refused before allocating (see :func:`check_budget`).
 MAX_ELEMENTS = 1 << 27
 
 
@@ -225,6 +227,21 @@ class TripleRequest:
         """Ring elements of one party's share of ``(a, b, c)``."""
         b = 0 if self.shape_b is None else math.prod(self.shape_b)
         return math.prod(self.shape_a) + b + math.prod(self.shape_c)
+
+    @property
+    def work_elements(self) -> int:
+        """Ring elements of scratch memory computing ``c`` takes beyond the shares.
+
+        A ``conv2d`` product builds the patch matrix of ``a`` (``N*H'*W'``
+        rows of ``kh*kw*C``), which can be far larger than ``a``, ``b`` and
+        ``c`` together (a wide kernel with "same" padding); the other kinds
+        need none.
+        """
+        if self.kind != "conv2d" or self.shape_b is None:
+            return 0
+        n, ho, wo, _ = self.shape_c
+        kh, kw, c, _ = self.shape_b
+        return n * ho * wo * kh * kw * c
 
     def to_wire(self) -> list[Any]:
         """A message-ready form (lists of ints and strings)."""
@@ -437,12 +454,32 @@ def _receive_requests(party: Any, frm: str, limit: int) -> list[TripleRequest] |
     if not isinstance(raw, list) or not raw:
         raise ProtocolError(f"{frm} sent a prepare message without requests")
     reqs = [TripleRequest.from_wire(r) for r in raw]
-    total = sum(r.elements for r in reqs)
+    check_budget(reqs, limit, f"{frm}'s triple requests")
+    return reqs
+
+
+def check_budget(requests: Sequence[TripleRequest], limit: int, what: str) -> int:
+    """Refuse ``requests`` that would hold more than ``limit`` ring elements.
+
+    Counts one party's shares of every triple plus the largest scratch
+    memory of one product (:attr:`TripleRequest.work_elements`), before
+    anything is allocated; the dealer applies it to each prepare message,
+    a client to the model a server describes.
+
+    Returns:
+        The counted total.
+
+    Raises:
+        ProtocolError: the total is above ``limit``.
+    """
+    shares = sum(r.elements for r in requests)
+    total = shares + max((r.work_elements for r in requests), default=0)
     if total > limit:
         raise ProtocolError(
-            f"{frm} asked for {total} ring elements of triples, more than the limit {limit}"
+            f"{what} need {total} ring elements ({shares} of triples plus the largest "
+            f"convolution's patch matrix), more than the limit {limit}"
         )
-    return reqs
+    return total
 
 
 def dealer_program(

@@ -13,6 +13,7 @@ from hecrypt.hybrid.runner import run_parties
 from hecrypt.hybrid.triples import (
     DealerTripleSource,
     TripleRequest,
+    check_budget,
     dealer_program,
     triple_product,
 )
@@ -146,3 +147,55 @@ def test_on_demand_fetches_one_triple() -> None:
     assert np.array_equal(c0 + c1, (a0 + a1) * (b0 + b1))
     assert res["dealer"]["batches"] == 1
 
+
+
+def _ask_conv(party: Any, peer: str) -> None:
+    # small shares (10,000 + 81 + 10,000 elements), a large patch matrix (100 * 100 * 81)
+    req = TripleRequest("conv2d", (1, 100, 100, 1), (9, 9, 1, 1), ((1, 1), "same"))
+    DealerTripleSource(party, peer).prepare([req])
+
+
+def test_dealer_counts_the_patch_matrix_of_a_convolution() -> None:
+    req = TripleRequest("conv2d", (1, 100, 100, 1), (9, 9, 1, 1), ((1, 1), "same"))
+    assert req.elements == 10_000 + 81 + 10_000
+    assert req.work_elements == 100 * 100 * 81
+    assert TripleRequest("matmul", (3, 4), (4, 5)).work_elements == 0
+    assert check_budget([req], req.elements + req.work_elements, "x") == 830_081
+    with pytest.raises(ProtocolError, match="more than the limit 830080"):
+        check_budget([req], 830_080, "x")
+    with pytest.raises(ProtocolError, match="more than the limit"):
+        run_parties({"client": functools.partial(_ask_conv, peer="server"),
+                     "server": functools.partial(_ask_conv, peer="client"),
+                     "dealer": functools.partial(dealer_program, max_elements=100_000)},
+                    timeout=10)
+
+
+def test_client_refuses_a_described_model_beyond_the_budget() -> None:
+    from hecrypt.hybrid.inference import check_spec, model_spec
+    from hecrypt.models import Conv2D, Dense, Flatten, Sequential
+
+    spec = model_spec(Sequential([Conv2D(1, 3, padding="same", input_shape=(8, 8, 1)),
+                                  Flatten(), Dense(2)], seed=0))
+    assert check_spec(spec) is spec
+    # a few bytes claiming a wide kernel on a large input: the triples' shares fit the
+    # budget (about 1.1 million elements), the patch matrix (262,144 x 3,969) does not
+    spec["input_shape"] = [512, 512, 1]
+    spec["layers"][0]["kernel"] = [63, 63, 1, 1]
+    spec["layers"][-1]["kernel"] = [512 * 512, 2]
+    with pytest.raises(ProtocolError, match=r"model the server described.*more than the limit"):
+        check_spec(spec)
+    spec["layers"][0]["kernel"] = [3, 3, 1, 1]
+    assert check_spec(spec) is spec  # the same model with a small kernel fits
+
+
+def test_client_refuses_a_linear_model_beyond_the_budget() -> None:
+    from hecrypt.hybrid.inference import check_spec, model_spec
+    from hecrypt.models import LinearModel
+
+    spec = model_spec(LinearModel(np.ones(3), 0.0))
+    assert check_spec(spec) is spec
+    # each size is within the per-dimension cap (2^20); their product is not
+    spec["kernel"] = [1 << 20, 256]
+    spec["info"].update(n_features=1 << 20, n_outputs=256, single_output=False)
+    with pytest.raises(ProtocolError, match=r"model the server described.*more than the limit"):
+        check_spec(spec)
