@@ -481,3 +481,15 @@ def test_matmul_function_equals_operator(keypair_1024: Keys) -> None:
         matmul(t[0, 0], t)
     with pytest.raises(ValueError):
         matmul(t, np.ones((3, 3)))
+
+
+def test_public_names_keep_the_module_path() -> None:
+    # The tensor is split into private parts; its public path stays hecrypt.paillier.tensor.
+    from hecrypt.paillier import tensor
+
+    for name in tensor.__all__:
+        obj = getattr(tensor, name)
+        if callable(obj):
+            assert obj.__module__ == "hecrypt.paillier.tensor", name
+    assert tensor.EncryptedTensor is EncryptedTensor
+    assert len(HANDLED_FUNCTIONS) == 7  # every numpy function registered on import
