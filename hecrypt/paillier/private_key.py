@@ -479,3 +479,7 @@ def _not_encrypted_message(x: Any) -> str:
 
 def _load_private(n: int, p: int, q: int, owner_window: int | None = None) -> PrivateKey:
     return PrivateKey(_load_public(n), p, q, owner_window=owner_window)
+
+
+# The public path of the class (see the end of public_key.py).
+PrivateKey.__module__ = _load_private.__module__ = "hecrypt.paillier.keys"

@@ -423,3 +423,9 @@ def _load_public(n: int) -> PublicKey:
 
 def _pool_for(n: Any) -> randomness.RandomnessPool:
     return _pools.pool_for(n, lambda k: randomness.djn_sampler(n).sample_many(k))
+
+
+# Users import the key classes from hecrypt.paillier.keys (or hecrypt): reprs,
+# error messages and pickles name that path, as before the classes had modules
+# of their own (the compat and tensor parts follow the same rule).
+PublicKey.__module__ = _load_public.__module__ = "hecrypt.paillier.keys"

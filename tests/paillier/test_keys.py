@@ -263,3 +263,18 @@ def test_private_key_rejects_composite_factors() -> None:
     pk = PublicKey(int(a * b), insecure_small_keys=True)
     with pytest.raises(InvalidKey, match="prime"):
         PrivateKey(pk, int(a), int(b))
+
+
+def test_key_classes_keep_their_public_module_path() -> None:
+    """The classes live in modules of their own; reprs and pickles name hecrypt.paillier.keys."""
+    import pickle
+
+    from hecrypt.paillier import keys
+
+    pk, sk = hecrypt.generate_keypair(1024, insecure_small_keys=True)
+    for cls in (keys.PublicKey, keys.PrivateKey):
+        assert cls.__module__ == "hecrypt.paillier.keys"
+    blob = pickle.dumps((pk, sk))
+    assert b"hecrypt.paillier.keys" in blob and b"public_key" not in blob
+    pk2, sk2 = pickle.loads(blob)
+    assert pk2 == pk and sk2.decrypt(pk2.encrypt(5)) == 5
