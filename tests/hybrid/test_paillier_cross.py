@@ -113,3 +113,29 @@ def test_returned_ciphertexts_are_uniformly_rerandomized(keypair_1024: Any) -> N
         symbols = [pow(int(c) % prime, (prime - 1) // 2, prime) for c in cts]
         assert set(symbols) == {1, prime - 1}
         assert 8 <= symbols.count(1) <= 40  # a fair coin, 48 flips
+
+
+def test_public_names_keep_the_module_path() -> None:
+    # The cross products are split into private parts; the public path stays
+    # hecrypt.hybrid.paillier_cross, for reprs and for pickled jobs and kernels.
+    import pickle
+
+    from hecrypt.hybrid import _paillier_cross_client, _paillier_cross_server
+    from hecrypt.paillier import parallel
+
+    for name in pc.__all__:
+        obj = getattr(pc, name)
+        if isinstance(obj, type) or callable(obj):
+            assert obj.__module__ == "hecrypt.hybrid.paillier_cross", name
+            assert pickle.loads(pickle.dumps(obj)) is obj, name
+    for kernel in (pc.client_encrypt_chunk, pc.client_sample_chunk, pc._multiexp_chunk,
+                   pc._horner_chunk):
+        assert kernel.__module__ == "hecrypt.hybrid.paillier_cross"
+        assert pickle.loads(pickle.dumps(kernel)) is kernel
+    assert pc.client_encrypt_chunk is _paillier_cross_client.client_encrypt_chunk
+    assert pc.server_mask is _paillier_cross_server.server_mask
+    assert pc.client_encrypt_chunk in parallel._WIRE_FORMS
+    assert pc.client_sample_chunk in parallel._WIRE_FORMS
+    job = pc.MatmulJob(2, 3, 4, signed=True)
+    assert repr(job).startswith("MatmulJob(")
+    assert pickle.loads(pickle.dumps(job)) == job

@@ -368,3 +368,40 @@ def test_executor_paths_agree(keypair_1024: Keys, enc_x: PackedTensor, data: Any
 def test_layout_is_a_packing_layout(enc_x: PackedTensor) -> None:
     assert isinstance(enc_x.layout, PackingLayout)
     assert enc_x.layout.headroom >= packed_mod.BIAS_HEADROOM
+
+
+def test_public_names_keep_the_module_path() -> None:
+    # The packed tensor is split into private parts; its public path stays
+    # hecrypt.paillier.packed, which scoring pickles the chunk kernel by.
+    import pickle
+
+    from hecrypt.paillier import _packed_core
+
+    for name in packed_mod.__all__:
+        obj = getattr(packed_mod, name)
+        if callable(obj):
+            assert obj.__module__ == "hecrypt.paillier.packed", name
+            assert pickle.loads(pickle.dumps(obj)) is obj, name
+    assert packed_mod.PackedTensor is PackedTensor is _packed_core.PackedTensor
+    assert packed_mod.dot_chunk is _packed_core.dot_chunk
+    assert "hecrypt.paillier.packed.PackedTensor" in repr(PackedTensor)
+
+
+def test_scoring_runs_the_kernel_named_by_the_public_module(
+    keypair_1024: Keys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # PackedTensor lives in a private part; scoring still calls packed.dot_chunk,
+    # so a replacement set on the public module is the one that runs.
+    pk, _ = keypair_1024
+    t = pk.encrypt_packed(np.ones((4, 3)), value_bound=1.0, weight_bound=1.0, executor=SERIAL)
+    calls: list[int] = []
+    kernel = packed_mod.dot_chunk
+
+    def counting(*args: Any) -> Any:
+        calls.append(1)
+        return kernel(*args)
+
+    monkeypatch.setattr(packed_mod, "dot_chunk", counting)
+    out = t.dot(np.array([1, 2, 3]), executor=SERIAL)
+    assert calls
+    np.testing.assert_array_equal(dec(keypair_1024, out), np.full(4, 6.0))
