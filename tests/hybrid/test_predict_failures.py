@@ -80,6 +80,10 @@ class TamperLink(Link):
 def run_tampered(link: tuple[str, str], mode: str, index: int,
                  programs: dict[str, Any] | None = None) -> dict[str, Outcome]:
     parties = memory_parties(PARTIES, timeout=TIMEOUT)
+    # The dealer idles between prepare messages while the others compute: a
+    # longer wait keeps it from timing out first when a dropped frame leaves a
+    # computing party waiting (that party must be the one that names the fault).
+    parties["dealer"].timeout = 3 * TIMEOUT
     src, dst = link
     if mode != "died":
         parties[src]._links[dst] = TamperLink(parties[src]._links[dst], mode, index)
