@@ -30,7 +30,7 @@ MIN_OPSET = 13
 SUPPORTED_OPS = (
     "Conv", "Gemm", "MatMul", "Add", "BatchNormalization", "AveragePool", "MaxPool",
     "GlobalAveragePool", "Flatten", "Reshape", "Relu", "Sigmoid", "Softmax", "Identity",
-    "Dropout",
+    "Dropout", "Pad",
 )
 #: Ops evaluated on constants only (weights, shapes).
 _CONSTANT_OPS = ("Constant", "Identity", "Transpose", "Cast", "Reshape", "Unsqueeze", "Squeeze",
@@ -56,7 +56,8 @@ _ALTERNATIVES = {
     "Sub": _CHAIN, "Div": _CHAIN, "Slice": _CHAIN, "Gather": _CHAIN,
     "Shape": "a target shape that is constant or computed from the batch size only "
              "(torch.flatten, nn.Flatten or x.view(x.size(0), -1))",
-    "Pad": "the Conv node's own pads (zeros, each side smaller than the kernel)",
+    "Pad": "a Pad of zeros (mode 'constant', value 0) on the spatial axes read only by a Conv, "
+           "or the Conv node's own pads (each side smaller than the kernel)",
     "Conv": "a Conv with group=1, dilations 1 and pads each smaller than the kernel "
             "(PyTorch: nn.Conv2d(..., groups=1, dilation=1, padding=p) with p < kernel_size)",
     "ConvTranspose": "Conv", "LSTM": "Conv and Gemm layers", "GRU": "Conv and Gemm layers",

@@ -10,9 +10,13 @@ Supported nodes and what they become:
 ========================  ===================================================
 ONNX                      Sequential
 ========================  ===================================================
-Conv                      ``Conv2D`` (strides; pads 0 or "same"; dilation 1;
-                          groups 1); a following BatchNormalization or
-                          constant per-channel Add is folded into it
+Conv                      ``Conv2D`` (strides; pads each smaller than the
+                          kernel; dilation 1; groups 1); a following
+                          BatchNormalization or constant per-channel Add is
+                          folded into it
+Pad (+ Conv)              the Conv's pads: zeros (mode "constant", value 0)
+                          on the spatial axes, read only by that Conv, are
+                          added to its own (see :mod:`.onnx_padding`)
 Gemm, MatMul (+ Add)      ``Dense`` (alpha, beta, transB folded; BatchNorm
                           folded)
 AveragePool, MaxPool      ``AveragePooling2D``, ``MaxPooling2D`` (no pads)
@@ -73,6 +77,7 @@ from hecrypt.models.onnx_graph import (
     _unsupported,
     fold_constant,
 )
+from hecrypt.models.onnx_padding import conv_padding, spatial_pads
 from hecrypt.models.sequential import (
     Activation,
     AveragePooling2D,
@@ -151,6 +156,7 @@ class _Importer:
                                                         f"({node.op_type})")
         self.readers = readers
         self.symbolic: set[str] = set()  # constants that hold the batch size (_BATCH)
+        self.pad: tuple[list[int], Any, int] | None = None  # a Pad to fold into the next Conv
 
     @staticmethod
     def _not_chain(why: str) -> UnsupportedModelError:
@@ -276,7 +282,8 @@ class _Importer:
         if bias.shape != (out_ch,):
             raise ModelFormatError(f"Conv bias of shape {bias.shape} at {_node_name(node, index)}")
         sh, sw = (int(s) for s in attrs.get("strides", [1, 1]))
-        padding = self._padding(node, index, attrs, (height, width), (kh, kw), (sh, sw))
+        padding = conv_padding(node, index, attrs, (height, width), (kh, kw), (sh, sw), self.pad)
+        self.pad = None
         axes = (padding, padding) if isinstance(padding, str) else padding
         try:
             oh = window_output(height, kh, sh, axes[0])[0]
@@ -292,41 +299,6 @@ class _Importer:
             {"filters": out_ch, "kernel_size": (kh, kw), "strides": (sh, sw), "padding": padding},
         ))
         self.shape = (out_ch, oh, ow)
-
-    def _padding(self, node: Any, index: int, attrs: dict[str, Any], size: tuple[int, int],
-                 kernel: tuple[int, int], strides: tuple[int, int]
-                 ) -> str | tuple[tuple[int, int], tuple[int, int]]:
-        """The Conv2D padding of a Conv node: "valid" or "same" when the pads are
-        exactly Keras's, explicit ``((top, bottom), (left, right))`` otherwise."""
-        auto = attrs.get("auto_pad", b"NOTSET")
-        auto = auto.decode() if isinstance(auto, bytes) else str(auto)
-        same = []
-        for n, k, s in zip(size, kernel, strides):
-            total = max((-(-n // s) - 1) * s + k - n, 0)
-            same.append((total // 2, total - total // 2))
-        if auto == "VALID":
-            return "valid"
-        if auto == "SAME_UPPER":
-            return "same"
-        if auto == "SAME_LOWER":  # the larger half before
-            pads = [same[0][1], same[1][1], same[0][0], same[1][0]]
-        elif auto in ("NOTSET", ""):
-            pads = [int(p) for p in attrs.get("pads", [0, 0, 0, 0])]
-        else:
-            raise ModelFormatError(f"Conv auto_pad={auto!r} at {_node_name(node, index)} is not "
-                                   "one of NOTSET, VALID, SAME_UPPER, SAME_LOWER")
-        if len(pads) != 4 or min(pads) < 0:
-            raise ModelFormatError(f"Conv pads {pads} at {_node_name(node, index)} must be four "
-                                   "non-negative ints [top, left, bottom, right]")
-        if all(p == 0 for p in pads):
-            return "valid"
-        if pads == [same[0][0], same[1][0], same[0][1], same[1][1]]:
-            return "same"
-        if pads[0] >= kernel[0] or pads[2] >= kernel[0] or pads[1] >= kernel[1] or (
-                pads[3] >= kernel[1]):
-            raise _unsupported(node, index, f"pads {pads} not smaller than the kernel "
-                               f"{list(kernel)} (outputs that see only zeros)")
-        return (pads[0], pads[2]), (pads[1], pads[3])
 
     def _dense(self, kernel: np.ndarray, bias: np.ndarray) -> None:
         if self.perm is not None:
@@ -426,6 +398,17 @@ class _Importer:
         factor = scale / np.sqrt(var + eps)
         layer.kernel = kernel * factor  # the last axis is the output channel/unit
         layer.bias = (bias - mean) * factor + offset
+
+    def _op_Pad(self, node: Any, index: int, attrs: dict[str, Any]) -> None:
+        self._need(node, index, 4)
+        readers = [(i, n) for i, n in enumerate(self.graph.node) if node.output[0] in n.input]
+        if (node.output[0] == self.output or len(readers) != 1
+                or readers[0][1].op_type != "Conv" or readers[0][1].input[0] != node.output[0]):
+            read = ", ".join(f"{_node_name(n, i)} ({n.op_type})" for i, n in readers)
+            also = " and the graph output" if node.output[0] == self.output else ""
+            raise _unsupported(node, index, f"a Pad read by {read or 'no node'}{also}; a Pad "
+                               "is folded only into the one Conv that reads it as its data")
+        self.pad = (spatial_pads(node, index, attrs, 4, self.consts, self.symbolic), node, index)
 
     # -- pooling, reshaping, activations ----------------------------------------------------------
 
