@@ -73,26 +73,15 @@ def lower_bound(k: int, u: int, tail_bits: int) -> tuple[int, Fraction]:
     raise AssertionError("the binomial terms must sum to one")  # pragma: no cover
 
 
-@cache
 def upper_bound(k: int, u: int, tail_bits: int) -> tuple[int, Fraction]:
     """For ``X ~ Bin(k, u / 2^64)``: the smallest ``t`` with ``P(X > t) <= 2^-tail_bits``.
 
-    Returns ``(t, P(X > t))`` (see :func:`lower_bound`).
+    Returns ``(t, P(X > t))``. By symmetry ``k - X ~ Bin(k, v / 2^64)`` with
+    ``v = 2^64 - u`` and ``P(X > t) = P(k - X < k - t)``, so this is
+    :func:`lower_bound` of the complement, mirrored.
     """
-    v = (1 << _P_BITS) - u
-    if u == 0:
-        return 0, Fraction(0)
-    if v == 0:
-        return k, Fraction(0)
-    total = 1 << (_P_BITS * k)
-    term, cum = u**k, 0
-    for j in range(k, -1, -1):
-        if (cum + term) << tail_bits > total:
-            return j, _round_up(cum, total)
-        cum += term
-        if j > 0:
-            term = term * j * v // ((k - j + 1) * u)
-    raise AssertionError("the binomial terms must sum to one")  # pragma: no cover
+    s, tail = lower_bound(k, (1 << _P_BITS) - u, tail_bits)
+    return k - s, tail
 
 
 def count_check(count: int, k: int, a: int, d: int, alarm_bits: int, what: str) -> Fraction:

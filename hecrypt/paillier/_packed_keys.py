@@ -14,6 +14,7 @@ magnitude of the data.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import Executor
 from typing import TYPE_CHECKING, Any
 
@@ -80,6 +81,29 @@ def _prepare(
     return residues, spec, records, cols, enc.scale
 
 
+def _pack_and_encrypt(
+    pk: PublicKey,
+    encrypt_residues: Callable[..., list[Any]],
+    values: Any,
+    slots: int | None,
+    frac_bits: int | None,
+    value_bound: float | None,
+    weight_bound: float,
+    weight_frac_bits: int,
+    terms: int | None,
+    executor: Executor | None,
+    progress: parallel.ProgressCallback | None,
+) -> PackedTensor:
+    """Pack ``values`` and encrypt the residues with ``encrypt_residues`` (a key's batch path)."""
+    ms, spec, records, cols, scale = _prepare(
+        pk, values, slots, frac_bits, value_bound, weight_bound, weight_frac_bits, terms
+    )
+    cs = encrypt_residues(ms, executor, progress)
+    return PackedTensor._make(pk, _obj2d([cs[i : i + cols] for i in range(0, len(cs), cols)],
+                                         cols),
+                              spec, records, scale, weight_frac_bits, False, True)
+
+
 def encrypt_public(
     pk: PublicKey,
     values: Any,
@@ -94,13 +118,8 @@ def encrypt_public(
     progress: parallel.ProgressCallback | None = None,
 ) -> PackedTensor:
     """Pack and encrypt with DJN randomness (see :meth:`PublicKey.encrypt_packed`)."""
-    ms, spec, records, cols, scale = _prepare(
-        pk, values, slots, frac_bits, value_bound, weight_bound, weight_frac_bits, terms
-    )
-    cs = pk._encrypt_residues(ms, executor, progress)
-    return PackedTensor._make(pk, _obj2d([cs[i : i + cols] for i in range(0, len(cs), cols)],
-                                         cols),
-                              spec, records, scale, weight_frac_bits, False, True)
+    return _pack_and_encrypt(pk, pk._encrypt_residues, values, slots, frac_bits, value_bound,
+                             weight_bound, weight_frac_bits, terms, executor, progress)
 
 
 def encrypt_owner(
@@ -118,14 +137,9 @@ def encrypt_owner(
 ) -> PackedTensor:
     """Pack and encrypt with the key owner's CRT randomness (see
     :meth:`PrivateKey.encrypt_packed`)."""
-    pk = sk.public_key
-    ms, spec, records, cols, scale = _prepare(
-        pk, values, slots, frac_bits, value_bound, weight_bound, weight_frac_bits, terms
-    )
-    cs = sk._encrypt_residues(ms, executor, progress)
-    return PackedTensor._make(pk, _obj2d([cs[i : i + cols] for i in range(0, len(cs), cols)],
-                                         cols),
-                              spec, records, scale, weight_frac_bits, False, True)
+    return _pack_and_encrypt(sk.public_key, sk._encrypt_residues, values, slots, frac_bits,
+                             value_bound, weight_bound, weight_frac_bits, terms, executor,
+                             progress)
 
 
 def decrypt_owner(

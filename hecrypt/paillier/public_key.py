@@ -138,10 +138,8 @@ class PublicKey:
         else:
             from hecrypt.encoding import bounds as _bounds
 
-            _, enc = _bounds.encode_array(
-                np.array([0]), scale, self._max_int, value_bound=value_bound
-            )
-            bound = enc.bound
+            bound = _bounds.declared_bound(value_bound, scale)
+            _bounds._need(bound, self._max_int, "the declared value_bound")
             if abs(m) > bound:
                 raise ValueBoundError(
                     f"the value exceeds the declared value_bound {value_bound!r} at scale 2^{scale}"
