@@ -16,7 +16,8 @@ and a :meth:`~Scorer.score` method (:class:`Scorer`). The client does not care
 how the scorer reaches the model: :class:`InProcessScorer` holds it in the same
 process (and still passes every message through its binary wire form, so that
 bytes are counted and the wire path is the one exercised); a network scorer
-sends the same bytes over HTTP.
+sends the same bytes over HTTP. The scorers live in :mod:`hecrypt._scorers`
+and are imported from here (their public path).
 
 Batches of two or more records are *packed* (:mod:`hecrypt.paillier.packed`:
 one ciphertext holds the same feature of many records, so one encryption,
@@ -33,14 +34,20 @@ client learns the scores and the model's public description.
 
 from __future__ import annotations
 
-import os
 import time
 from concurrent.futures import Executor
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 import numpy as np
 
+from hecrypt._scorers import URL_PREFIXES as URL_PREFIXES
+from hecrypt._scorers import InProcessScorer as InProcessScorer
+from hecrypt._scorers import Scorer as Scorer
+from hecrypt._scorers import Traffic as Traffic
+from hecrypt._scorers import _open_url as _open_url
+from hecrypt._scorers import _refuse_private as _refuse_private
+from hecrypt._scorers import open_scorer as open_scorer
 from hecrypt.encoding.fixedpoint import DEFAULT_FRAC_BITS
 from hecrypt.exceptions import (
     InvalidFeatures,
@@ -49,15 +56,12 @@ from hecrypt.exceptions import (
     ProtocolError,
 )
 from hecrypt.models.linear import (
-    LinearModel,
     ModelInfo,
     check_features,
     scores_to_predictions,
     scores_to_proba,
 )
 from hecrypt.paillier.keys import DEFAULT_KEY_BITS, PrivateKey, PublicKey, generate_keypair
-from hecrypt.paillier.packed import PackedTensor
-from hecrypt.paillier.tensor import EncryptedTensor
 
 __all__ = [
     "DEFAULT_VALUE_BOUND",
@@ -74,156 +78,8 @@ __all__ = [
 DEFAULT_VALUE_BOUND = 2.0**32
 #: Fractional bits of the weights in both scoring paths.
 WEIGHT_FRAC_BITS = DEFAULT_FRAC_BITS
-#: Prefixes of a scoring service address (as opposed to a model file path).
-URL_PREFIXES = ("http://", "https://")
 #: Batches larger than this show a progress bar (``progress="auto"`` on a terminal).
 PROGRESS_MIN_RECORDS = 2000
-
-
-@runtime_checkable
-class Scorer(Protocol):
-    """The server side of private scoring, as the client sees it.
-
-    Implementations hold (or reach) a model and never a private key.
-    """
-
-    @property
-    def info(self) -> ModelInfo:
-        """The model's public description (no weights)."""
-        ...
-
-    def score(self, public_key: PublicKey, encrypted_batch: Any) -> Any:
-        """Encrypted scores of an encrypted batch (fresh ciphertexts under ``public_key``).
-
-        Args:
-            public_key: the client's public key.
-            encrypted_batch: an ``EncryptedTensor`` of shape ``(n_features,)``
-                or a ``PackedTensor`` of shape ``(records, n_features)``.
-
-        Returns:
-            Encrypted scores of the same kind: ``(n_outputs,)`` or
-            ``(records, n_outputs)``.
-        """
-        ...
-
-
-@dataclass
-class Traffic:
-    """Bytes and requests between a client and a scorer (from the client's side)."""
-
-    requests: int = 0
-    bytes_sent: int = 0
-    bytes_received: int = 0
-
-
-def _refuse_private(public_key: Any) -> PublicKey:
-    if isinstance(public_key, PrivateKey):
-        raise TypeError(
-            "a scorer takes the client's public key; the private key never leaves the client"
-        )
-    if not isinstance(public_key, PublicKey):
-        raise TypeError(f"expected a hecrypt PublicKey, not {type(public_key).__name__}")
-    return public_key
-
-
-class InProcessScorer:
-    """A scorer that holds the model in this process (the server side, in process).
-
-    It never holds a private key. With ``wire=True`` (default) the request and
-    the response go through their binary forms (``to_bytes`` / ``from_bytes``,
-    with full validation on loading), exactly as they would over a network;
-    :attr:`traffic` counts those bytes (the public key is counted once per key).
-    The scores are released as a server releases them
-    (:meth:`~hecrypt.models.LinearModel.score_for_client`: power-of-two bound,
-    circuit-private re-randomization), so the client learns the scores and
-    nothing of how they were computed.
-
-    Args:
-        model: the :class:`~hecrypt.models.LinearModel` to score with.
-        wire: pass messages through bytes (default) or hand objects over.
-    """
-
-    def __init__(self, model: LinearModel, *, wire: bool = True) -> None:
-        if not isinstance(model, LinearModel):
-            raise TypeError(f"expected a hecrypt LinearModel, not {type(model).__name__}")
-        self._model = model
-        self._wire = bool(wire)
-        self._keys_seen: set[str] = set()
-        self.traffic = Traffic()
-
-    @property
-    def info(self) -> ModelInfo:
-        """The model's public description."""
-        return self._model.info
-
-    def __repr__(self) -> str:
-        return f"<InProcessScorer {self._model!r}>"
-
-    def score(self, public_key: PublicKey, encrypted_batch: Any) -> Any:
-        """Score an encrypted batch: ``batch @ coef.T + intercept``, re-randomized.
-
-        Raises:
-            TypeError: a private key, or not an encrypted batch.
-            KeyMismatchError: the batch is under another key.
-            FeatureMismatchError: the batch has another number of features.
-            InvalidCiphertext: a malformed request (``wire=True``).
-        """
-        pk = _refuse_private(public_key)
-        if not isinstance(encrypted_batch, (EncryptedTensor, PackedTensor)):
-            raise TypeError(
-                f"expected an encrypted batch, not {type(encrypted_batch).__name__}"
-            )
-        batch: Any = encrypted_batch
-        if batch.public_key != pk:
-            raise KeyMismatchError(
-                f"the batch is encrypted under key {batch.public_key.fingerprint}, "
-                f"not {pk.fingerprint}"
-            )
-        kind: Any = type(batch)
-        self.traffic.requests += 1
-        if self._wire:
-            if pk.fingerprint not in self._keys_seen:
-                self.traffic.bytes_sent += len(pk.to_bytes())
-                self._keys_seen.add(pk.fingerprint)
-            request = batch.to_bytes()
-            self.traffic.bytes_sent += len(request)
-            batch = kind.from_bytes(request, pk)
-        scores = self._model.score_for_client(batch)
-        if not self._wire:
-            return scores
-        response = scores.to_bytes(rerandomize=False)  # fresh already
-        self.traffic.bytes_received += len(response)
-        return type(scores).from_bytes(response, pk)
-
-
-def open_scorer(target: Any) -> Any:
-    """The scorer for a model, a model file, a scorer, or a service URL.
-
-    Raises:
-        ProtocolError: a URL whose service cannot be reached.
-        TypeError: anything else that is not a model or a scorer.
-    """
-    if isinstance(target, LinearModel):
-        return InProcessScorer(target)
-    if isinstance(target, str) and target.lower().startswith(URL_PREFIXES):
-        return _open_url(target)
-    if isinstance(target, (str, os.PathLike)):
-        from hecrypt import models
-
-        return InProcessScorer(models.load(target))
-    if isinstance(target, Scorer):
-        return target
-    raise TypeError(
-        "expected a LinearModel, a model file path, a scorer or a service URL, not "
-        f"{type(target).__name__}"
-    )
-
-
-def _open_url(url: str) -> Any:
-    """A network scorer for ``url`` (the scoring service's client)."""
-    from hecrypt.service.client import HTTPScorer
-
-    return HTTPScorer(url)
 
 
 @dataclass(frozen=True)
